@@ -1,0 +1,57 @@
+# gozcu developer entry points. On a fresh Debian/Ubuntu machine with Rust:
+#   make demo   run the daemon on config/demo.toml (no hardware needed)
+#   make test   install test packages and run every test suite
+#   make bench  benchmarks, results summarized in docs/benchmarks.md
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+CARGO ?= cargo
+# Test data and the development model live beside the checkout (never in the repo).
+SHARED ?= $(abspath ../shared)
+export GOZCU_SHARED := $(SHARED)
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+# Packages needed to build (bindgen for the v4l crate needs libclang).
+BUILD_PKGS := libclang-dev pkg-config
+# Packages the test suites need on top of the build ones.
+TEST_PKGS := $(BUILD_PKGS)
+
+# Installs the Debian packages in $(1) that are not installed yet.
+define apt_install
+missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+if [ -n "$$missing" ]; then \
+  echo "installing:$$missing"; \
+  $(SUDO) apt-get update -qq; \
+  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+fi
+endef
+
+.PHONY: all build build-deps test-deps demo test lint unit bench soak cross-check clean
+
+all: build
+
+build-deps:
+	@$(call apt_install,$(BUILD_PKGS))
+
+test-deps:
+	@$(call apt_install,$(TEST_PKGS))
+
+build: build-deps
+	$(CARGO) build --release
+
+# Runs the daemon on the demo config; Ctrl-C stops it cleanly.
+demo: build-deps
+	$(CARGO) build --release
+	./target/release/gozcu run --config config/demo.toml
+
+test: test-deps lint unit
+	@echo "make test: all suites passed"
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --all-targets -- -D warnings
+
+unit:
+	$(CARGO) test --all-targets
+
+clean:
+	$(CARGO) clean

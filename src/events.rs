@@ -1,0 +1,1 @@
+//! Event lifecycle (to be written).

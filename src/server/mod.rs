@@ -1,0 +1,3 @@
+//! HTTP + WebSocket server (to be written).
+
+pub mod protocol;

@@ -1,0 +1,161 @@
+//! Protocol v1 message types (docs/protocol.md). Pure: serde types and client-message parsing.
+
+use serde::{Deserialize, Serialize};
+
+/// Seed key `cameras`: counts by state.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CameraCounts {
+    pub online: u32,
+    pub retrying: u32,
+    pub down: u32,
+}
+
+/// Seed key `ai` plus extras.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AiStatus {
+    pub enabled: bool,
+    /// Why AI is off (`no_model`, `model_load_failed`, `npu_unavailable`, `disabled`), or null.
+    pub reason: Option<String>,
+    pub backend: Option<String>,
+    pub model: Option<String>,
+    pub inference_ms: Option<f64>,
+}
+
+/// One camera in `camera_list`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CameraStatus {
+    pub id: String,
+    pub name: String,
+    /// starting | online | retrying | down | disabled
+    pub state: String,
+    pub fps: f64,
+    pub last_error: Option<String>,
+    /// Frames dropped because the worker was busy (latest-frame slot replaced).
+    #[serde(default)]
+    pub frames_skipped: u64,
+    /// Frames that failed to decode (e.g. corrupt MJPEG).
+    #[serde(default)]
+    pub frames_corrupt: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StorageStatus {
+    /// ok | error
+    pub state: String,
+    pub error: Option<String>,
+    pub free_mb: Option<u64>,
+}
+
+/// `{"type":"status","data": StatusData}`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StatusData {
+    pub cameras: CameraCounts,
+    pub ai: AiStatus,
+    pub camera_list: Vec<CameraStatus>,
+    pub storage: StorageStatus,
+    pub clients: u32,
+    pub version: String,
+    pub uptime_s: u64,
+}
+
+/// Lifecycle phase of an event message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Phase {
+    Start,
+    Update,
+    End,
+}
+
+impl Phase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Start => "start",
+            Phase::Update => "update",
+            Phase::End => "end",
+        }
+    }
+}
+
+/// `{"type":"event","data": EventData}`. `seq` is assigned by the store's event log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventData {
+    /// "evt-42"
+    pub id: String,
+    pub camera_id: String,
+    /// "person", "motion", ...
+    pub event_type: String,
+    /// Start time, RFC 3339 UTC.
+    pub timestamp: String,
+    pub confidence: f64,
+    pub seq: i64,
+    pub phase: Phase,
+    pub camera_name: String,
+    pub end_timestamp: Option<String>,
+    /// Normalized [x1, y1, x2, y2] in 0..1 of the best frame.
+    #[serde(rename = "box")]
+    pub bbox: Option<[f64; 4]>,
+    pub snapshot_url: Option<String>,
+    /// Why an event ended when not by the normal timeout (e.g. "restart", "camera_removed").
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub end_reason: Option<String>,
+}
+
+/// Server -> client messages.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "data", rename_all = "lowercase")]
+pub enum ServerMessage {
+    Status(StatusData),
+    Event(EventData),
+    Reset { reason: String },
+    Error { code: String, message: String },
+}
+
+impl ServerMessage {
+    /// Serializes once; the text is shared by every client.
+    pub fn to_json(&self) -> String {
+        // Serializing these plain types cannot fail (no maps with non-string keys).
+        serde_json::to_string(self).unwrap_or_else(|e| {
+            format!(r#"{{"type":"error","data":{{"code":"internal","message":"{e}"}}}}"#)
+        })
+    }
+}
+
+/// Client -> server messages (besides the text `ping`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum ClientMessage {
+    Ping,
+    Subscribe { cameras: Vec<String> },
+    Resume { since: i64 },
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+enum ClientJson {
+    Subscribe { cameras: Vec<String> },
+    Resume { since: i64 },
+}
+
+/// Parses one client text frame; the error text goes back in `{"type":"error"}`.
+pub fn parse_client_message(text: &str) -> Result<ClientMessage, String> {
+    let trimmed = text.trim();
+    if trimmed == "ping" {
+        return Ok(ClientMessage::Ping);
+    }
+    match serde_json::from_str::<ClientJson>(trimmed) {
+        Ok(ClientJson::Subscribe { cameras }) => Ok(ClientMessage::Subscribe { cameras }),
+        Ok(ClientJson::Resume { since }) => Ok(ClientMessage::Resume { since }),
+        Err(e) => Err(format!(
+            "expected \"ping\", {{\"type\":\"subscribe\",\"cameras\":[...]}} or {{\"type\":\"resume\",\"since\":N}}: {e}"
+        )),
+    }
+}
+
+/// An event message as committed to the event log: the hub fans this out unchanged.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoggedEvent {
+    pub seq: i64,
+    pub camera_id: String,
+    /// The full `{"type":"event","data":{...}}` text, serialized once.
+    pub json: std::sync::Arc<str>,
+}

@@ -1,0 +1,3 @@
+//! SQLite store (to be written).
+
+pub mod snapshots;
