@@ -100,6 +100,8 @@ fn journal_requested() -> bool {
         return false;
     };
     match nix::sys::stat::fstat(std::io::stderr()) {
+        // dev_t and ino_t are narrower than u64 on some 32-bit targets.
+        #[allow(clippy::useless_conversion)]
         Ok(st) => stderr_is_journal(&stream, u64::from(st.st_dev), u64::from(st.st_ino)),
         Err(_) => false,
     }
@@ -107,7 +109,9 @@ fn journal_requested() -> bool {
 
 /// Sets up the global subscriber. A second call returns `AlreadyInitialized`.
 pub fn init(level: LogLevel) -> Result<LogHandle, LoggingError> {
-    let rust_log = std::env::var("RUST_LOG").ok().filter(|v| !v.trim().is_empty());
+    let rust_log = std::env::var("RUST_LOG")
+        .ok()
+        .filter(|v| !v.trim().is_empty());
     let (filter, bad_rust_log) = match rust_log.as_deref().map(EnvFilter::try_new) {
         Some(Ok(f)) => (Some(f), None),
         Some(Err(e)) => (None, Some(e.to_string())),

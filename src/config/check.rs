@@ -2,7 +2,7 @@
 //! environment, relative paths resolved, defaults filled in) as TOML, token redacted.
 
 use super::env::process_env;
-use super::{Config, EXIT_CONFIG, load_with_env};
+use super::{Backend, Config, DeviceKind, EXIT_CONFIG, load_with_env};
 use std::io::Write;
 use std::path::Path;
 
@@ -15,6 +15,9 @@ pub fn check_config_main(path: &Path) -> i32 {
     match load_with_env(path, &env) {
         Ok(config) => match effective_toml(&config, path, &env) {
             Ok(text) => {
+                for note in notes(&config) {
+                    eprintln!("gozcu: note: {note}");
+                }
                 let mut out = std::io::stdout().lock();
                 // A closed stdout (`| head`) is not a config problem.
                 let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
@@ -33,6 +36,47 @@ pub fn check_config_main(path: &Path) -> i32 {
             EXIT_CONFIG
         }
     }
+}
+
+/// Valid settings that will not work as things are now (a missing model, an unplugged
+/// camera). Not errors: cameras get plugged in and models installed after the config is
+/// written, and the daemon copes with both.
+pub fn notes(config: &Config) -> Vec<String> {
+    let mut out = Vec::new();
+    let d = &config.detector;
+    let missing = |p: &Path| !p.as_os_str().is_empty() && !p.exists();
+    if d.backend != Backend::None && missing(&d.model) {
+        out.push(format!(
+            "detector.model {} does not exist; without a model the daemon reports motion \
+             events instead of detections",
+            d.model.display()
+        ));
+    }
+    for (key, p) in [
+        ("detector.cpu_model", &d.cpu_model),
+        ("detector.labels_file", &d.labels_file),
+    ] {
+        if d.backend != Backend::None && missing(p) {
+            out.push(format!("{key} {} does not exist", p.display()));
+        }
+    }
+    if config.cameras.is_empty() {
+        out.push("no [[cameras]] are configured; the daemon will only serve the API".into());
+    }
+    for (i, cam) in config.cameras.iter().enumerate().filter(|(_, c)| c.enabled) {
+        match cam.device_kind() {
+            DeviceKind::V4l2(p) if missing(&p) => out.push(format!(
+                "cameras[{i}].device {} is not present now; the daemon retries until it appears",
+                p.display()
+            )),
+            DeviceKind::Replay(p) if missing(&p) => out.push(format!(
+                "cameras[{i}].device: replay source {} does not exist",
+                p.display()
+            )),
+            _ => {}
+        }
+    }
+    out
 }
 
 /// A copy of `config` that is safe to print or log: the token becomes `***`.
@@ -69,6 +113,40 @@ pub fn effective_toml(
 mod tests {
     use super::*;
     use crate::config::{CameraConfig, load_from_str};
+
+    #[test]
+    fn notes_name_missing_files_and_devices() {
+        let dir = tempfile::tempdir().unwrap();
+        let model = dir.path().join("m.onnx");
+        std::fs::write(&model, b"x").unwrap();
+        let mut c = Config::default();
+        c.detector.model = dir.path().join("absent.onnx");
+        let mut cam = CameraConfig {
+            id: "a".into(),
+            device: "/dev/v4l/by-id/not-plugged-in".into(),
+            ..CameraConfig::default()
+        };
+        c.cameras.push(cam.clone());
+        cam.enabled = false;
+        c.cameras.push(cam);
+        let n = notes(&c);
+        assert_eq!(n.len(), 2, "{n:#?}");
+        assert!(n[0].starts_with(&format!(
+            "detector.model {} does not exist",
+            c.detector.model.display()
+        )));
+        assert_eq!(
+            n[1],
+            "cameras[0].device /dev/v4l/by-id/not-plugged-in is not present now; the daemon \
+             retries until it appears"
+        );
+        c.detector.model = model;
+        c.cameras.clear();
+        assert_eq!(
+            notes(&c),
+            ["no [[cameras]] are configured; the daemon will only serve the API"]
+        );
+    }
 
     #[test]
     fn printed_config_loads_back_identically_and_hides_the_token() {

@@ -34,7 +34,10 @@ impl ConfigChange {
     /// `true` when the running daemon cannot apply the change; it keeps the old value and
     /// says so until it is restarted.
     pub fn needs_restart(&self) -> bool {
-        matches!(self, ConfigChange::ListenChanged | ConfigChange::StorageChanged)
+        matches!(
+            self,
+            ConfigChange::ListenChanged | ConfigChange::StorageChanged
+        )
     }
 }
 
@@ -186,7 +189,9 @@ mod tests {
     #[test]
     fn listen_alone_is_not_a_server_limits_change() {
         let mut new = base();
-        new.server.listen.push(SocketAddr::from(([127, 0, 0, 1], 9000)));
+        new.server
+            .listen
+            .push(SocketAddr::from(([127, 0, 0, 1], 9000)));
         assert_eq!(diff(&base(), &new), vec![ConfigChange::ListenChanged]);
         new.server.token = "secret".into();
         new.server.max_clients = 10;

@@ -239,6 +239,10 @@ mod tests {
             text[1]
         );
         assert!(text[2].contains("cameras cannot be set from the environment"));
-        assert!(text[3].contains("expected GOZCU__<SECTION>__<KEY>"), "{}", text[3]);
+        assert!(
+            text[3].contains("expected GOZCU__<SECTION>__<KEY>"),
+            "{}",
+            text[3]
+        );
     }
 }

@@ -8,6 +8,7 @@
 
 use super::env::{EnvOverride, EnvValue, parse_overrides, process_env};
 use super::locate::{SourceMap, position};
+use super::messages::{explain, key_and_message, unknown_field};
 use super::{Config, ConfigError, DeviceKind, Origin, Problem, resolve_path, validate};
 use std::path::{Component, Path, PathBuf};
 
@@ -96,6 +97,12 @@ fn parse(
         for p in &mut problems {
             p.origin = origin_of(&p.key, &overrides, &map);
         }
+        // In file order, so they read top to bottom beside the editor; overrides last.
+        problems.sort_by_key(|p| match p.origin {
+            Origin::Line(l) => l,
+            Origin::Default { table_line } => table_line.unwrap_or(usize::MAX - 1),
+            Origin::Env(_) => usize::MAX,
+        });
         invalid(problems)
     })?;
     Ok(config)
@@ -135,41 +142,11 @@ fn strict_problem(map: &SourceMap, e: &toml::de::Error) -> Problem {
             format!("{key}.{field}")
         };
     }
-    let line = map
-        .line_of(&key)
-        .unwrap_or_else(|| map.position(offset).0);
+    let line = map.line_of(&key).unwrap_or_else(|| map.position(offset).0);
     Problem {
         message: explain(&key, message),
         key,
         origin: Origin::Line(line),
-    }
-}
-
-fn unknown_field(message: &str) -> Option<&str> {
-    message.strip_prefix("unknown field `")?.split('`').next()
-}
-
-/// Adds what is valid where the underlying message does not say it.
-fn explain(key: &str, message: String) -> String {
-    if key.starts_with("server.listen") && message.contains("socket address") {
-        format!(
-            "{message}; write IP:port with a port 0..=65535, e.g. \"0.0.0.0:8080\" or \"[::]:8080\""
-        )
-    } else if let Some(valid) = enum_values(key)
-        && message.starts_with("enum ")
-    {
-        format!("{message}; valid values: {valid}")
-    } else {
-        message
-    }
-}
-
-fn enum_values(key: &str) -> Option<&'static str> {
-    match key {
-        "log.level" => Some("error, warn, info, debug, trace"),
-        "detector.backend" => Some("auto, rknn, cpu, none"),
-        "detector.family" => Some("yolox, yolov8, yolov5"),
-        _ => None,
     }
 }
 
@@ -211,21 +188,6 @@ fn env_problem(o: &EnvOverride, key: &str, message: String) -> Problem {
         key: key.to_string(),
         origin: Origin::Env(o.var.clone()),
         message: format!("bad value {value}: {message}"),
-    }
-}
-
-/// Splits a `config` crate error into its key and the bare message.
-fn key_and_message(e: config::ConfigError) -> (Option<String>, String) {
-    match e {
-        config::ConfigError::Type {
-            unexpected,
-            expected,
-            key,
-            ..
-        } => (key, format!("invalid type: {unexpected}, expected {expected}")),
-        config::ConfigError::At { error, key, .. } => (key, key_and_message(*error).1),
-        config::ConfigError::NotFound(key) => (Some(key), "missing".to_string()),
-        other => (None, other.to_string()),
     }
 }
 
@@ -273,15 +235,5 @@ mod tests {
         );
         assert_eq!(resolve(dir, true, Path::new("/abs")), Path::new("/abs"));
         assert_eq!(resolve(dir, true, Path::new("")), Path::new(""));
-    }
-
-    #[test]
-    fn unknown_field_is_taken_from_the_serde_message() {
-        assert_eq!(
-            unknown_field("unknown field `fpss`, expected one of `id`"),
-            Some("fpss")
-        );
-        assert_eq!(unknown_field("unknown variant `x`, expected `a`"), None);
-        assert_eq!(unknown_field("invalid type"), None);
     }
 }

@@ -10,9 +10,10 @@ mod env;
 mod error;
 mod load;
 mod locate;
+mod messages;
 mod validate;
 
-pub use check::{REDACTED, check_config_main, effective_toml, redacted};
+pub use check::{REDACTED, check_config_main, effective_toml, notes, redacted};
 pub use diff::{ConfigChange, diff};
 pub use env::{
     ENV_LIST_SEPARATOR, ENV_PREFIX, ENV_SEPARATOR, EnvOverride, EnvValue, overridable_keys,

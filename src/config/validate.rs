@@ -139,7 +139,14 @@ fn server(c: &Config, p: &mut Vec<Problem>) {
             ),
         ));
     }
-    range(p, "server.ping_interval_s", s.ping_interval_s, 1, 3600, "seconds");
+    range(
+        p,
+        "server.ping_interval_s",
+        s.ping_interval_s,
+        1,
+        3600,
+        "seconds",
+    );
     if s.idle_timeout_s <= s.ping_interval_s {
         p.push(Problem::new(
             "server.idle_timeout_s",
@@ -150,7 +157,14 @@ fn server(c: &Config, p: &mut Vec<Problem>) {
             ),
         ));
     }
-    range(p, "server.client_queue", s.client_queue, 1, 1 << 20, "messages");
+    range(
+        p,
+        "server.client_queue",
+        s.client_queue,
+        1,
+        1 << 20,
+        "messages",
+    );
 }
 
 fn is_origin(o: &str) -> bool {
@@ -186,7 +200,11 @@ fn storage(c: &Config, p: &mut Vec<Problem>) {
 
 fn detector(c: &Config, p: &mut Vec<Problem>) {
     let d = &c.detector;
-    let ext = |path: &Path| path.extension().and_then(|e| e.to_str()).map(str::to_string);
+    let ext = |path: &Path| {
+        path.extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_string)
+    };
     let model_ext = ext(&d.model);
     match (d.backend, model_ext.as_deref()) {
         (Backend::Cpu, Some(e)) if e != "onnx" => p.push(Problem::new(
@@ -269,7 +287,10 @@ fn cameras(cams: &[CameraConfig], p: &mut Vec<Problem>) {
         } else if !ids.insert(cam.id.as_str()) {
             p.push(Problem::new(
                 k("id"),
-                format!("{:?} is used by an earlier camera; ids must be unique", cam.id),
+                format!(
+                    "{:?} is used by an earlier camera; ids must be unique",
+                    cam.id
+                ),
             ));
         }
         device(cam, &k("device"), &mut devices, p);
@@ -283,7 +304,13 @@ fn cameras(cams: &[CameraConfig], p: &mut Vec<Problem>) {
             }
         }
         let dfps = cam.detect_fps;
-        if !(dfps > 0.0 && dfps <= cam.fps as f32) {
+        // Against an out-of-range fps the comparison would only repeat the fps problem.
+        let max = if (1..=240).contains(&cam.fps) {
+            cam.fps as f32
+        } else {
+            f32::MAX
+        };
+        if !(dfps > 0.0 && dfps <= max) {
             p.push(Problem::new(
                 k("detect_fps"),
                 format!(
@@ -338,3 +365,7 @@ fn device<'a>(
         DeviceKind::V4l2(_) => {}
     }
 }
+
+#[cfg(test)]
+#[path = "validate_tests.rs"]
+mod tests;
