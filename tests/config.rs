@@ -418,3 +418,27 @@ fn check_config_binary_prints_the_effective_demo_config() {
     let printed: Config = toml::from_str(&stdout).unwrap();
     assert_eq!(printed.cameras.len(), 3);
 }
+
+#[test]
+fn env_list_replaces_the_whole_file_list() {
+    let (_dir, path) = file(&format!(
+        "[server]\nlisten = [\"0.0.0.0:1\", \"0.0.0.0:2\", \"0.0.0.0:3\"]\n\
+         [detector]\nlabels = [\"person\", \"car\"]\n{CAMERA}"
+    ));
+    let env = [
+        ("GOZCU__SERVER__LISTEN".to_string(), "[::]:8080".to_string()),
+        ("GOZCU__DETECTOR__LABELS".to_string(), "dog".to_string()),
+    ];
+    let c = load_with_env(&path, &env).unwrap();
+    assert_eq!(c.server.listen, ["[::]:8080".parse::<SocketAddr>().unwrap()]);
+    assert_eq!(c.detector.labels, ["dog"]);
+    let env = [("GOZCU__DETECTOR__LABELS".to_string(), " , ".to_string())];
+    let msg = load_with_env(&path, &env).unwrap_err().to_string();
+    assert!(
+        msg.ends_with(
+            "environment variable GOZCU__DETECTOR__LABELS (key `detector.labels`): must list at \
+             least one label that creates events, e.g. [\"person\"]"
+        ),
+        "{msg}"
+    );
+}
