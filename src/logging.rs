@@ -33,7 +33,8 @@ pub enum LoggingError {
     Reload(String),
 }
 
-/// Keeps the live filter so the level can change on reload.
+/// Keeps the live filter so the level can change on reload. Cheap to clone.
+#[derive(Debug, Clone)]
 pub struct LogHandle {
     filter: reload::Handle<EnvFilter, Registry>,
     rust_log: bool,

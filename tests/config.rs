@@ -430,7 +430,10 @@ fn env_list_replaces_the_whole_file_list() {
         ("GOZCU__DETECTOR__LABELS".to_string(), "dog".to_string()),
     ];
     let c = load_with_env(&path, &env).unwrap();
-    assert_eq!(c.server.listen, ["[::]:8080".parse::<SocketAddr>().unwrap()]);
+    assert_eq!(
+        c.server.listen,
+        ["[::]:8080".parse::<SocketAddr>().unwrap()]
+    );
     assert_eq!(c.detector.labels, ["dog"]);
     let env = [("GOZCU__DETECTOR__LABELS".to_string(), " , ".to_string())];
     let msg = load_with_env(&path, &env).unwrap_err().to_string();
