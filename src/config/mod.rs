@@ -1,5 +1,29 @@
 //! Typed configuration: one TOML file plus `GOZCU__SECTION__KEY` environment overrides,
 //! validated after loading. Key names are the public contract (docs/configuration.md).
+//!
+//! This file holds the structs and their defaults; loading, validation, the reload diff
+//! and `check-config` live in the submodules and are re-exported here.
+
+mod check;
+mod diff;
+mod env;
+mod error;
+mod load;
+mod locate;
+mod messages;
+mod validate;
+
+pub use check::{REDACTED, check_config_main, effective_toml, notes, redacted};
+pub use diff::{ConfigChange, diff};
+pub use env::{
+    ENV_LIST_SEPARATOR, ENV_PREFIX, ENV_SEPARATOR, EnvOverride, EnvValue, overridable_keys,
+    parse_overrides, process_env,
+};
+pub use error::{ConfigError, Origin, Problem};
+pub use load::{config_dir, load, load_from_str, load_with_env};
+pub use validate::{
+    KNOWN_FORMATS, MAX_CAMERA_ID_LEN, MAX_NPU_CORE, is_valid_camera_id, parse_npu_cores, validate,
+};
 
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
@@ -271,10 +295,4 @@ pub fn resolve_path(config_dir: &Path, p: &Path) -> PathBuf {
     } else {
         config_dir.join(p)
     }
-}
-
-/// `gozcu check-config`: returns the process exit code.
-pub fn check_config_main(_path: &Path) -> i32 {
-    eprintln!("gozcu check-config: not built yet");
-    1
 }
