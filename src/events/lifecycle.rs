@@ -106,7 +106,9 @@ impl EventLifecycle {
         }
 
         for id in &upd.confirmed {
-            let Some(t) = self.tracker.track(*id) else { continue };
+            let Some(t) = self.tracker.track(*id) else {
+                continue;
+            };
             let Some(&(_, di)) = upd.observed.iter().find(|(tid, _)| tid == id) else {
                 continue;
             };
@@ -134,7 +136,12 @@ impl EventLifecycle {
                 continue;
             };
             let d = &dets[di];
-            let snapshot = ev.observe(d.score, d.score, normalize_box(&d.bbox, frame), self.snapshots);
+            let snapshot = ev.observe(
+                d.score,
+                d.score,
+                normalize_box(&d.bbox, frame),
+                self.snapshots,
+            );
             let event = ev.due_update(now.mono, self.update_interval);
             if event.is_some() || snapshot.is_some() {
                 out.push(EventOutput { event, snapshot });
@@ -245,7 +252,12 @@ impl EventLifecycle {
             .collect()
     }
 
-    fn end_track(&mut self, t: &Track, now: EventTime, reason: Option<&str>) -> Option<EventOutput> {
+    fn end_track(
+        &mut self,
+        t: &Track,
+        now: EventTime,
+        reason: Option<&str>,
+    ) -> Option<EventOutput> {
         let pos = self.open.iter().position(|(id, _)| *id == t.id)?;
         let (_, ev) = self.open.remove(pos);
         Some(end_output(&ev, now.wall_at(t.last_seen), reason))

@@ -58,7 +58,8 @@ pub struct SnapshotRequest {
     pub event_id: String,
     /// Normalized [x1, y1, x2, y2] of the object in this frame (stored beside the JPEG).
     pub bbox: [f64; 4],
-    /// Detection score in this frame.
+    /// What made this the best frame: the detection score (for motion events, the
+    /// fraction of the frame covered by the moving area).
     pub score: f64,
 }
 
@@ -101,7 +102,7 @@ impl DetectionFilter {
         detections
             .iter()
             .filter(|d| d.score >= self.min_score && d.score.is_finite())
-            .filter(|d| self.labels.is_empty() || self.labels.iter().any(|l| *l == d.label))
+            .filter(|d| self.labels.is_empty() || self.labels.contains(&d.label))
             .filter_map(|d| {
                 let b = [
                     d.bbox[0].clamp(0.0, fw),
@@ -191,15 +192,15 @@ mod tests {
     fn timestamps_are_utc_millis() {
         let t = datetime!(2024-05-01 12:30:00.123456 +03:00);
         assert_eq!(rfc3339(t), "2024-05-01T09:30:00.123Z");
-        assert_eq!(rfc3339(datetime!(2024-05-01 0:00 UTC)), "2024-05-01T00:00:00Z");
+        assert_eq!(
+            rfc3339(datetime!(2024-05-01 0:00 UTC)),
+            "2024-05-01T00:00:00Z"
+        );
     }
 
     #[test]
     fn wall_at_goes_back_by_the_monotonic_difference() {
-        let now = EventTime::new(
-            Duration::from_secs(100),
-            datetime!(2024-05-01 12:00:10 UTC),
-        );
+        let now = EventTime::new(Duration::from_secs(100), datetime!(2024-05-01 12:00:10 UTC));
         assert_eq!(
             now.wall_at(Duration::from_secs(90)),
             datetime!(2024-05-01 12:00:00 UTC)

@@ -123,7 +123,12 @@ impl OpenEvent {
         }
     }
 
-    fn message(&self, phase: Phase, end: Option<OffsetDateTime>, reason: Option<&str>) -> EventData {
+    fn message(
+        &self,
+        phase: Phase,
+        end: Option<OffsetDateTime>,
+        reason: Option<&str>,
+    ) -> EventData {
         EventData {
             id: self.id.clone(),
             camera_id: self.camera_id.clone(),

@@ -108,7 +108,11 @@ impl MotionDetector {
     }
 
     /// Processes one frame taken at monotonic time `now`.
-    pub fn detect(&mut self, frame: &GrayImage, now: Duration) -> Result<MotionResult, MotionError> {
+    pub fn detect(
+        &mut self,
+        frame: &GrayImage,
+        now: Duration,
+    ) -> Result<MotionResult, MotionError> {
         let (w, h) = (frame.width as usize, frame.height as usize);
         if w == 0 || h == 0 {
             return Err(MotionError::Empty {
@@ -280,7 +284,7 @@ impl MotionDetector {
                 found.push((area, r));
             }
         }
-        found.sort_by(|a, b| b.0.cmp(&a.0));
+        found.sort_by_key(|f| std::cmp::Reverse(f.0));
         found.truncate(MAX_REGIONS);
         found.into_iter().map(|(_, r)| r).collect()
     }
@@ -392,7 +396,10 @@ mod tests {
             assert!(!m.detect(&f, ms(i * 100)).unwrap().motion);
         }
         f.data[..500].fill(200);
-        assert!(!m.detect(&f, ms(400)).unwrap().motion, "frame 5 is still warm-up");
+        assert!(
+            !m.detect(&f, ms(400)).unwrap().motion,
+            "frame 5 is still warm-up"
+        );
         assert!(!m.warming_up());
     }
 

@@ -34,7 +34,11 @@ pub enum SnapshotError {
 }
 
 /// Encodes `img` as JPEG, downscaled to `max_width` when wider, at `quality` (1..=100).
-pub fn encode_snapshot(img: &RgbImage, max_width: u32, quality: u8) -> Result<Vec<u8>, SnapshotError> {
+pub fn encode_snapshot(
+    img: &RgbImage,
+    max_width: u32,
+    quality: u8,
+) -> Result<Vec<u8>, SnapshotError> {
     let (w, h) = (img.width, img.height);
     if w == 0 || h == 0 {
         return Err(SnapshotError::Empty {

@@ -72,7 +72,10 @@ pub struct Track {
 impl Track {
     /// Box expected at `now`.
     pub fn predicted(&self, now: Duration) -> [f32; 4] {
-        let dt = now.saturating_sub(self.last_seen).as_secs_f32().min(MAX_PREDICT_S);
+        let dt = now
+            .saturating_sub(self.last_seen)
+            .as_secs_f32()
+            .min(MAX_PREDICT_S);
         let mut b = self.bbox;
         for (v, d) in b.iter_mut().zip(self.velocity) {
             *v += d * dt;
@@ -204,9 +207,8 @@ impl Tracker {
                 if !(1.0 / 3.0..=3.0).contains(&ratio) {
                     continue;
                 }
-                let dist = centre_dist(&predicted[ti], &d.bbox)
-                    .min(centre_dist(&t.bbox, &d.bbox))
-                    / diag;
+                let dist =
+                    centre_dist(&predicted[ti], &d.bbox).min(centre_dist(&t.bbox, &d.bbox)) / diag;
                 if dist <= self.cfg.max_centroid_dist {
                     // Negated so the shared greedy pass takes the nearest first.
                     cands.push((-dist, ti, di));
@@ -279,7 +281,7 @@ fn median(v: &[f32]) -> f32 {
     let mut s = v.to_vec();
     s.sort_by(f32::total_cmp);
     let m = s.len() / 2;
-    if s.len() % 2 == 0 {
+    if s.len().is_multiple_of(2) {
         (s[m - 1] + s[m]) / 2.0
     } else {
         s[m]
@@ -375,7 +377,10 @@ mod tests {
         // but the prediction follows it.
         for i in 0..10 {
             let x = 50.0 * i as f32;
-            t.update(s(i as f64 * 0.2), &[det("person", 0.8, [x, 100.0, x + 40.0, 200.0])]);
+            t.update(
+                s(i as f64 * 0.2),
+                &[det("person", 0.8, [x, 100.0, x + 40.0, 200.0])],
+            );
         }
         assert_eq!(t.tracks().len(), 1);
         assert_eq!(t.tracks()[0].hits, 10);
@@ -396,7 +401,10 @@ mod tests {
     fn low_median_never_confirms() {
         let mut t = tracker();
         for i in 0..10 {
-            let u = t.update(s(i as f64 * 0.2), &[det("person", 0.55, [0.0, 0.0, 40.0, 90.0])]);
+            let u = t.update(
+                s(i as f64 * 0.2),
+                &[det("person", 0.55, [0.0, 0.0, 40.0, 90.0])],
+            );
             assert!(u.confirmed.is_empty());
         }
         assert_eq!(t.tracks()[0].median_score(), 0.55);
