@@ -1,1 +1,0 @@
-//! Event lifecycle (to be written).
