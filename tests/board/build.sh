@@ -43,7 +43,8 @@ if [ "$variant" = rknn ]; then
         fi
         test -f /build/rknn-stub/out/librknnrt.so
         install -m 0755 /build/rknn-stub/out/librknnrt.so '"$BOARD_SYSROOT"'/lib/librknnrt.so
-        echo "stub runtime: $(aarch64-linux-gnu-readelf -d '"$BOARD_SYSROOT"'/lib/librknnrt.so | grep -c "FUNC\|SONAME") ok"
+        aarch64-linux-gnu-readelf -h '"$BOARD_SYSROOT"'/lib/librknnrt.so | grep -q AArch64
+        echo "stub runtime: built for aarch64, installed as '"$BOARD_SYSROOT"'/lib/librknnrt.so"
     '
 elif [ "$variant" != plain ]; then
     board_die "unknown variant '$variant' (plain or rknn)"

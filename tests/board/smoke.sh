@@ -19,6 +19,7 @@ set -euo pipefail
 . "$(dirname "$0")/common.sh"
 bin=${1:?usage: smoke.sh BINARY [SYSROOT]}
 sysroot=${2:-$BOARD_HOST_SYSROOT}
+[ -f "$bin" ] || board_die "no binary at $bin (build it first: tests/board/build.sh)"
 bin=$(readlink -f "$bin")
 QEMU=${QEMU:-qemu-aarch64-static}
 command -v "$QEMU" >/dev/null || board_die "$QEMU missing: apt-get install qemu-user-static"
