@@ -52,7 +52,7 @@ fi
 
 board_log "cargo build --release --target $BOARD_TARGET $features (chroot, offline)"
 # shellcheck disable=SC2016  # expanded inside the chroot
-BOARD_BINDS="$REPO_ROOT:/src:ro $CARGO_HOME_HOST/registry:/root/.cargo/registry" \
+BOARD_BINDS="$REPO_ROOT:/src:ro $CARGO_HOME_HOST/registry:/root/.cargo/registry:ro" \
 board_chroot bash -euo pipefail -c "
     $stub_step
     cd /src
