@@ -8,6 +8,7 @@
 #                    aarch64 gcc (the stub is installed into the chroot's cross sysroot,
 #                    where the cross linker and, at run time, qemu -L find it)
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=common.sh
 . "$(dirname "$0")/common.sh"
 variant=${1:?usage: build.sh plain|rknn}
 [ "$(id -u)" = 0 ] || board_die "needs root (chroot, mounts); run with sudo"

@@ -4,6 +4,7 @@
 # First run: debootstrap minbase + apt install, several minutes. Later runs: only checks the
 # stamp, unless BOARD_REFRESH=1 (apt update + upgrade) or the package list changed.
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=common.sh
 . "$(dirname "$0")/common.sh"
 
 [ "$(id -u)" = 0 ] || board_die "needs root (debootstrap, chroot, mounts); run with sudo"

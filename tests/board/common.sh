@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034  # the variables are used by the sourcing scripts
 # Shared settings for the aarch64 build check (sourced by the scripts in tests/board/).
 #
 # The check builds gozcu for aarch64 with Debian forky's own Rust and cross toolchain inside
@@ -38,6 +39,7 @@ board_die() { printf '[board] error: %s\n' "$*" >&2; exit 1; }
 # even if it is killed (no stale mounts to clean up).
 board_chroot() {
     local binds=${BOARD_BINDS:-}
+    # shellcheck disable=SC2016  # the inner script expands its own arguments
     unshare --mount --propagation private -- bash -euo pipefail -c '
         root=$1; binds=$2; shift 2
         mount -t proc proc "$root/proc"

@@ -5,6 +5,7 @@
 # --features rknn against the stub runtime. Prints how long each phase took.
 set -euo pipefail
 here=$(dirname "$0")
+# shellcheck source-path=SCRIPTDIR source=common.sh
 . "$here/common.sh"
 [ "$(id -u)" = 0 ] || board_die "needs root (debootstrap, chroot, mounts); run with sudo"
 

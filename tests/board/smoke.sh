@@ -16,6 +16,7 @@
 # Extending: add a step function below and call it at the end (e.g. a short replay run with
 # a WebSocket client once the daemon runs).
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=common.sh
 . "$(dirname "$0")/common.sh"
 bin=${1:?usage: smoke.sh BINARY [SYSROOT]}
 sysroot=${2:-$BOARD_HOST_SYSROOT}

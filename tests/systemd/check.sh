@@ -72,6 +72,7 @@ echo "check-systemd: sysusers: user gozcu created in groups video and render"
 # 4. udev rules --------------------------------------------------------------------------
 # udevadm test reads only the standard rules directories, so our rules are mounted over
 # /etc/udev/rules.d in a private mount namespace; parse errors name the file and line.
+# shellcheck disable=SC2016  # $1 is expanded by the inner sh
 udev_out=$(unshare --mount --propagation private -- sh -c '
     mount -t tmpfs tmpfs /etc/udev/rules.d && cp "$1"/*.rules /etc/udev/rules.d/ &&
     udevadm test --action=add /sys/devices/virtual/mem/null 2>&1' sh "$RULES_DIR") || \
