@@ -279,6 +279,12 @@ def run_daemon_variant(variant, kernel, initrd):
             raise Failure(f"expected /dev/video0 and vivid '{want}', got: {out.strip()}")
         rep.ok("vivid loaded", out.strip().replace("\n", "; "))
 
+        step = "check-config"
+        rc, out = vm.ctl("gozcu check-config --config /etc/gozcu/gozcu.toml")
+        if rc != 0:
+            raise Failure(f"`gozcu check-config` rejected the VM config (exit {rc}):\n{out}")
+        rep.ok("gozcu check-config accepts the VM config")
+
         step = "http"
         h = wait_for("GET /api/health answering 200 with JSON",
                      lambda: (True, health(vm)), BOOT_TIMEOUT - rep.elapsed(), vm=vm)
