@@ -98,7 +98,7 @@ if [ ! -s "$base" ]; then
 	done
 	install -m 0755 "$here/init.sh" "$root/init"
 	for m in $modules; do
-		rel=${m#/lib/modules/$kver/}
+		rel=${m#/lib/modules/"$kver"/}
 		dest=$root/lib/modules/$kver/${rel%.xz}
 		dest=${dest%.zst}
 		mkdir -p "$(dirname "$dest")"

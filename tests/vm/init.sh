@@ -18,6 +18,7 @@ mark init
 
 vivid_params=""
 run=1
+# shellcheck disable=SC2013 # the command line is one line of space-separated words
 for arg in $(cat /proc/cmdline); do
 	case "$arg" in
 	gozcu.vivid=*) vivid_params=$(echo "${arg#gozcu.vivid=}" | tr ':' ' ') ;;
@@ -29,8 +30,9 @@ done
 # so a static address saves a DHCP round trip.
 modprobe e1000 || mark "modprobe e1000 failed"
 ip link set lo up
-ip link set eth0 up && ip addr add 10.0.2.15/24 dev eth0 && ip route add default via 10.0.2.2 ||
+if ! { ip link set eth0 up && ip addr add 10.0.2.15/24 dev eth0 && ip route add default via 10.0.2.2; }; then
 	mark "eth0 setup failed"
+fi
 
 # shellcheck disable=SC2086 # the parameters are separate words on purpose
 modprobe vivid $vivid_params || mark "modprobe vivid failed"
@@ -39,7 +41,7 @@ echo "$vivid_params" > /run/vivid-params
 # Control channel: every connection gets a shell (the VM is a throwaway test box).
 # Stderr of that shell goes to the console, so the driver wraps commands in `2>&1`.
 (while :; do nc -ll -p 2323 -e /bin/sh; sleep 1; done) </dev/null >/dev/null 2>&1 &
-mark "ready video=$(ls /dev/video* 2>/dev/null | tr '\n' ' ')"
+mark "ready video=$(echo /dev/video*)"
 
 if [ "$run" != 0 ]; then
 	mkdir -p /tmp/gozcu
