@@ -246,7 +246,11 @@ pub enum DeviceKind {
 impl CameraConfig {
     /// The display name: `name`, or the id when no name is set.
     pub fn display_name(&self) -> &str {
-        if self.name.is_empty() { &self.id } else { &self.name }
+        if self.name.is_empty() {
+            &self.id
+        } else {
+            &self.name
+        }
     }
 
     pub fn device_kind(&self) -> DeviceKind {

@@ -5,7 +5,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser, Debug)]
-#[command(name = "gozcu", version, about = "Camera daemon: V4L2 capture, detection, events over WebSocket")]
+#[command(
+    name = "gozcu",
+    version,
+    about = "Camera daemon: V4L2 capture, detection, events over WebSocket"
+)]
 struct Cli {
     /// Configuration file.
     #[arg(long, short = 'c', global = true, default_value = gozcu::config::DEFAULT_CONFIG_PATH)]

@@ -94,7 +94,9 @@ pub enum PreparedInput {
 
 #[derive(Debug, thiserror::Error)]
 pub enum DetectError {
-    #[error("model file {path} not found; set detector.model to an ONNX or RKNN model (see docs/configuration.md)")]
+    #[error(
+        "model file {path} not found; set detector.model to an ONNX or RKNN model (see docs/configuration.md)"
+    )]
     NoModel { path: String },
     #[error("model {path} failed to load: {reason}")]
     ModelLoad { path: String, reason: String },
@@ -111,7 +113,9 @@ impl DetectError {
     pub fn reason_code(&self) -> &'static str {
         match self {
             DetectError::NoModel { .. } => "no_model",
-            DetectError::ModelLoad { .. } | DetectError::ShapeMismatch { .. } => "model_load_failed",
+            DetectError::ModelLoad { .. } | DetectError::ShapeMismatch { .. } => {
+                "model_load_failed"
+            }
             DetectError::NpuUnavailable(_) => "npu_unavailable",
             DetectError::Inference(_) => "inference_failed",
         }

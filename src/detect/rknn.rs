@@ -1,0 +1,1 @@
+//! RKNN NPU backend (to be written).
