@@ -245,6 +245,15 @@ def run_daemon_variant(name, kernel, initrd):
         h = wait_cameras(vm, ids, streaming, "fps > 0 again after modprobe vivid", 30)
         rep.ok(f"fps > 0 again {time.monotonic() - t:.1f}s after modprobe", summaries(h, ids))
 
+        step = "open nodes"
+        # One open file per streaming camera: reopen attempts must not leak descriptors.
+        out = vm.ctl_ok(f"ls -l /proc/{pid}/fd | grep -o '/dev/video[0-9]*' | sort")
+        nodes = out.split()
+        if sorted(nodes) != sorted(dev for _, dev in variant.live):
+            raise Failure(f"the daemon has {nodes} open, expected one descriptor for each of "
+                          f"{[dev for _, dev in variant.live]}")
+        rep.ok("one open descriptor per camera after replug", " ".join(nodes))
+
         step = "same daemon"
         pid2 = daemon_pid(vm)
         if pid2 != pid:
