@@ -380,3 +380,35 @@ async fn malformed_http_is_answered_not_crashed() {
     send_text(&mut ws, "ping").await;
     assert_eq!(next_text(&mut ws).await, "pong");
 }
+
+#[tokio::test]
+async fn reload_applies_new_limits_to_new_requests() {
+    let srv = start(settings()).await;
+    assert_eq!(get(srv.addr, "/api/health", &[]).await.status, 200);
+    let handle = srv.handle.as_ref().unwrap();
+    let mut next = handle.settings().as_ref().clone();
+    next.token = Token::new("new-token");
+    next.max_clients = 0;
+    assert!(!handle.update_limits(&next), "listen did not change");
+    assert_eq!(get(srv.addr, "/api/health", &[]).await.status, 401);
+    assert_eq!(
+        get(srv.addr, "/api/health?token=new-token", &[])
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        connect_with_headers(&srv.ws_url("?token=new-token"), &[])
+            .await
+            .err(),
+        Some(503)
+    );
+    next.listen = vec!["127.0.0.1:1".parse().unwrap()];
+    assert!(
+        handle.update_limits(&next),
+        "a listen change needs a restart"
+    );
+    // The configured addresses stay until the server is restarted.
+    let configured: std::net::SocketAddr = "127.0.0.1:0".parse().unwrap();
+    assert_eq!(handle.settings().listen, vec![configured]);
+}

@@ -3,6 +3,8 @@
 
 mod server_common;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -139,7 +141,7 @@ fn big_event(n: u64) -> EventData {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stalled_client_is_evicted_and_never_delays_the_others() {
     let mut s = settings();
-    s.client_queue = 16;
+    s.client_queue = 32;
     s.max_clients_per_ip = 64;
     let srv = start(s).await;
 
@@ -155,9 +157,13 @@ async fn stalled_client_is_evicted_and_never_delays_the_others() {
     .unwrap();
     assert_eq!(next_json(&mut stalled).await["type"], "status");
 
+    // Each reader reports the highest seq it has received, so the publisher can pace itself
+    // to what readers that keep up can take (a queue of 32, a few messages in flight).
+    let progress: Arc<Vec<AtomicI64>> = Arc::new((0..50).map(|_| AtomicI64::new(0)).collect());
     let mut readers = Vec::new();
-    for _ in 0..50 {
+    for i in 0..50 {
         let mut ws = srv.connect_ready("").await;
+        let progress = progress.clone();
         readers.push(tokio::spawn(async move {
             let mut seqs = Vec::new();
             loop {
@@ -165,7 +171,9 @@ async fn stalled_client_is_evicted_and_never_delays_the_others() {
                     Ok(Some(Ok(Message::Text(t)))) => {
                         let v: serde_json::Value = serde_json::from_str(&t).unwrap();
                         if v["type"] == "event" {
-                            seqs.push(v["data"]["seq"].as_i64().unwrap());
+                            let seq = v["data"]["seq"].as_i64().unwrap();
+                            seqs.push(seq);
+                            progress[i].store(seq, Ordering::SeqCst);
                             if v["data"]["camera_id"] == "cam-end" {
                                 return seqs;
                             }
@@ -182,22 +190,41 @@ async fn stalled_client_is_evicted_and_never_delays_the_others() {
             }
         }));
     }
+    let slowest = || {
+        progress
+            .iter()
+            .map(|p| p.load(Ordering::SeqCst))
+            .min()
+            .unwrap()
+    };
+    let keep_pace = |last: i64| async move {
+        let deadline = Instant::now() + WAIT;
+        while slowest() < last - 8 {
+            assert!(
+                Instant::now() < deadline,
+                "readers stopped at {}",
+                slowest()
+            );
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    };
 
     let mut published = Vec::new();
     let mut n = 0;
     while srv.hub.metrics().evictions("slow") == 0 {
         n += 1;
-        assert!(n <= 3000, "stalled client never evicted");
-        published.push(srv.publish(&big_event(n)).seq);
-        if n % 20 == 0 {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        assert!(n <= 5000, "stalled client never evicted");
+        let seq = srv.publish(&big_event(n)).seq;
+        published.push(seq);
+        keep_pace(seq).await;
     }
     eprintln!("stalled client evicted after {n} events");
     // Some more after the eviction, then the marker that ends the readers.
     for _ in 0..20 {
         n += 1;
-        published.push(srv.publish(&big_event(n)).seq);
+        let seq = srv.publish(&big_event(n)).seq;
+        published.push(seq);
+        keep_pace(seq).await;
     }
     published.push(srv.publish(&event(n + 1, "cam-end")).seq);
     for r in readers {

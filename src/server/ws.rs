@@ -10,7 +10,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use futures_util::future::Fuse;
+use futures_util::future::{Fuse, FusedFuture};
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use hyper::upgrade::Upgraded;
@@ -181,7 +181,9 @@ pub(crate) async fn run(ws: Ws, setup: WsSetup) {
             }
             drop(queue);
             let _ = tokio::time::timeout(settings.close_grace, async {
-                let _ = (&mut writer).await;
+                if !writer.is_terminated() {
+                    let _ = (&mut writer).await;
+                }
                 while let Some(Ok(_)) = stream.next().await {}
             })
             .await;
@@ -201,7 +203,9 @@ pub(crate) async fn run(ws: Ws, setup: WsSetup) {
         None => {
             drop(queue);
             drop(close_tx);
-            let _ = tokio::time::timeout(settings.close_grace, &mut writer).await;
+            if !writer.is_terminated() {
+                let _ = tokio::time::timeout(settings.close_grace, &mut writer).await;
+            }
             tracing::info!(
                 peer = %peer, origin = %origin_log, client, close_code = ?code,
                 closed_by = "client", "websocket client disconnected"
@@ -251,6 +255,8 @@ impl Conn {
                 _ = shutdown_requested(shutdown) => return End::Shutdown,
             }
         }
+        // A long replay is not the client's silence.
+        self.idle_deadline = Instant::now() + self.settings.idle_timeout;
         let period = self.settings.ping_interval;
         let mut ping = tokio::time::interval_at(Instant::now() + period, period);
         ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -281,6 +287,7 @@ impl Conn {
                         }
                         _ = shutdown_requested(shutdown) => return End::Shutdown,
                     }
+                    self.idle_deadline = Instant::now() + self.settings.idle_timeout;
                 }
                 Err(end) => return end,
             }
