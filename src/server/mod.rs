@@ -1,9 +1,9 @@
 //! HTTP + WebSocket server: protocol v1 (docs/protocol.md), REST, the dashboard, metrics.
 //!
 //! Layout: `http` (listeners, connections, lifecycle) -> `routes` (security checks, REST,
-//! dashboard, upgrade) -> `ws` (one WebSocket connection). `hub` fans events and status out;
-//! `archive` reads history from the store. Pure rules live in `security`, `session`,
-//! `query`, `upgrade` and `limits`.
+//! dashboard, upgrade) -> `ws` (one WebSocket connection; `writer` is its sending half).
+//! `hub` fans events and status out; `archive` reads history from the store. Pure rules live
+//! in `security`, `session`, `query`, `upgrade` and `limits`.
 
 pub mod archive;
 pub mod assets;
@@ -18,6 +18,7 @@ pub mod security;
 pub mod session;
 pub mod settings;
 pub mod upgrade;
+pub mod writer;
 pub mod ws;
 
 use std::net::SocketAddr;

@@ -4,15 +4,16 @@
 //! Two tasks per connection. The connection task reads client frames and decides what to
 //! send; it never waits on the socket, only pushes into a bounded queue with `try_send`, so a
 //! client that stops reading fills its own queue and is evicted (1013) without delaying the
-//! hub or anyone else. The writer task drains the queue into the socket, batching frames per
-//! flush. A close request jumps the queue.
+//! hub or anyone else. The writer task (`writer.rs`) drains the queue into the socket. The
+//! close frame follows what is already queued, except for an evicted client, where it
+//! jumps the queue.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use futures_util::future::{Fuse, FusedFuture};
-use futures_util::stream::{SplitSink, SplitStream};
-use futures_util::{FutureExt, SinkExt, StreamExt};
+use futures_util::stream::SplitStream;
+use futures_util::{FutureExt, StreamExt};
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
@@ -31,13 +32,12 @@ use super::protocol::{ClientMessage, ServerMessage, parse_client_message};
 use super::query::WsParams;
 use super::session::{CameraFilter, Cursor, RateWindow, ResetReason, ResumePlan, plan_resume};
 use super::settings::ServerSettings;
+use super::writer::write_loop;
 
-type Ws = WebSocketStream<TokioIo<Upgraded>>;
+pub(crate) type Ws = WebSocketStream<TokioIo<Upgraded>>;
 
 /// Log messages replayed per database query.
 const REPLAY_PAGE: usize = 256;
-/// Queued frames written per flush.
-const WRITE_BATCH: usize = 64;
 
 /// Sized for tiny client messages; writes are bounded by the per-client queue.
 pub fn ws_config(settings: &ServerSettings) -> WebSocketConfig {
@@ -465,76 +465,6 @@ impl Conn {
                     Err(TryRecvError::Closed) => return Err(End::Shutdown),
                 }
             }
-        }
-    }
-}
-
-fn to_message(item: Outgoing) -> Message {
-    match item {
-        Outgoing::Text(t) => Message::Text(t),
-        Outgoing::Ping => Message::Ping(Default::default()),
-        Outgoing::Close(frame) => Message::Close(Some(frame)),
-    }
-}
-
-enum WriteStep {
-    Close(Result<CloseFrame, oneshot::error::RecvError>),
-    /// Frames written, and whether the last was a close frame.
-    Wrote(Result<(u64, bool), WsError>),
-}
-
-/// Drains the queue into the socket until the queue closes, a write fails or a close is
-/// requested (a dropped close sender means: stop without a close frame).
-async fn write_loop(
-    mut sink: SplitSink<Ws, Message>,
-    mut queue: mpsc::Receiver<Outgoing>,
-    mut close: oneshot::Receiver<CloseFrame>,
-    hub: Hub,
-    grace: std::time::Duration,
-) {
-    loop {
-        let step = tokio::select! {
-            biased;
-            frame = &mut close => WriteStep::Close(frame),
-            item = queue.recv() => {
-                let Some(item) = item else { return };
-                let batch = async {
-                    let mut n = 1u64;
-                    let mut closed = matches!(item, Outgoing::Close(_));
-                    sink.feed(to_message(item)).await?;
-                    while !closed && n < WRITE_BATCH as u64 {
-                        match queue.try_recv() {
-                            Ok(item) => {
-                                closed = matches!(item, Outgoing::Close(_));
-                                sink.feed(to_message(item)).await?;
-                                n += 1;
-                            }
-                            Err(_) => break,
-                        }
-                    }
-                    sink.flush().await?;
-                    Ok((n, closed))
-                };
-                tokio::select! {
-                    biased;
-                    frame = &mut close => WriteStep::Close(frame),
-                    r = batch => WriteStep::Wrote(r),
-                }
-            }
-        };
-        match step {
-            WriteStep::Wrote(Ok((n, closed))) => {
-                hub.metrics().message_sent(n);
-                if closed {
-                    return;
-                }
-            }
-            WriteStep::Wrote(Err(_)) => return,
-            WriteStep::Close(Ok(frame)) => {
-                let _ = tokio::time::timeout(grace, sink.send(Message::Close(Some(frame)))).await;
-                return;
-            }
-            WriteStep::Close(Err(_)) => return,
         }
     }
 }
