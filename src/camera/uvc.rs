@@ -264,7 +264,7 @@ impl FrameSource for UvcSource {
                         width: self.size.0,
                         height: self.size.1,
                         planes: vec![Plane { data, stride }],
-                        timestamp: v4l2::driver_time(flags, ts.sec as i64, ts.usec as i64),
+                        timestamp: v4l2::driver_time(flags, ts.sec, ts.usec),
                         sequence: u64::from(sequence),
                     });
                 }
