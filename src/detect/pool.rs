@@ -56,6 +56,8 @@ pub enum PoolError {
     Busy,
     #[error("detector pool stopped (its workers have exited)")]
     Stopped,
+    #[error("no detection result within {0:?}; the inference may be hung")]
+    Timeout(Duration),
     #[error(transparent)]
     Detect(#[from] DetectError),
 }
@@ -309,7 +311,7 @@ impl DetectorPool {
                     let left = deadline.saturating_duration_since(Instant::now());
                     return match rx.recv_timeout(left.max(Duration::from_millis(1))) {
                         Ok(r) => r.map_err(PoolError::Detect),
-                        Err(RecvTimeoutError::Timeout) => Err(PoolError::Busy),
+                        Err(RecvTimeoutError::Timeout) => Err(PoolError::Timeout(timeout)),
                         Err(RecvTimeoutError::Disconnected) => Err(PoolError::Stopped),
                     };
                 }
