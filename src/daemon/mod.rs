@@ -330,15 +330,13 @@ impl Daemon {
                 ..CameraStatus::default()
             });
         }
-        if plan.server_limits {
-            if let Some(server) = &self.server {
-                server.update_limits(&ServerSettings::from_config(&self.cfg.server));
-            }
+        if let (true, Some(server)) = (plan.server_limits, &self.server) {
+            server.update_limits(&ServerSettings::from_config(&self.cfg.server));
         }
-        if let (Some(level), Some(log)) = (plan.log_level, &self.log) {
-            if let Err(e) = log.set_level(level) {
-                tracing::warn!("reload: log level not changed: {e}");
-            }
+        if let (Some(level), Some(log)) = (plan.log_level, &self.log)
+            && let Err(e) = log.set_level(level)
+        {
+            tracing::warn!("reload: log level not changed: {e}");
         }
         tracing::info!(changes = changes.len(), "reload done");
         systemd::notify_ready(&self.status_line());
