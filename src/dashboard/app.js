@@ -1,0 +1,1 @@
+// gozcu dashboard app (placeholder; written by the dashboard author)

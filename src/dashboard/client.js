@@ -1,0 +1,1 @@
+// gozcu protocol client (placeholder; written by the dashboard author)

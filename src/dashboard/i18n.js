@@ -1,0 +1,1 @@
+// gozcu dashboard translations en/tr (placeholder)

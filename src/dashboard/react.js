@@ -1,0 +1,1 @@
+// vendored UI library (placeholder; added by the dashboard author)
