@@ -4,7 +4,7 @@
 # -lrknnrt) and load it at run time (LD_LIBRARY_PATH). Using env vars rather than RUSTFLAGS
 # keeps cargo's build cache valid between `cargo test` and `make rknn-test`.
 #
-#   make rknn-test                          build the stub, run `cargo test --features rknn`
+#   make rknn-test                          build the stub, run the rknn tests with the feature
 #   make rknn-lint                          clippy with the feature (needs no stub)
 #   make rknn-stub RKNN_CC=aarch64-linux-gnu-gcc RKNN_STUB_OUT=$PWD/target/rknn-stub-aarch64
 #                                           cross-built stub, for the aarch64 build check
@@ -24,8 +24,11 @@ RKNN_ENV = LIBRARY_PATH="$(RKNN_STUB_OUT)$${LIBRARY_PATH:+:$$LIBRARY_PATH}" \
 rknn-stub:
 	$(MAKE) -C tests/rknn-stub CC="$(RKNN_CC)" OUT="$(RKNN_STUB_OUT)"
 
+# The library's unit tests and the tests/rknn_*.rs suites with the feature on (the other
+# suites run without it in `make unit`).
 rknn-test: rknn-stub
-	$(RKNN_ENV) $(CARGO) test --features rknn --all-targets
+	$(RKNN_ENV) $(CARGO) test --features rknn --lib
+	$(RKNN_ENV) $(CARGO) test --features rknn --test 'rknn_*'
 	@$(MAKE) --no-print-directory rknn-symbols
 
 rknn-lint:
