@@ -24,10 +24,10 @@ RKNN_ENV = LIBRARY_PATH="$(RKNN_STUB_OUT)$${LIBRARY_PATH:+:$$LIBRARY_PATH}" \
 rknn-stub:
 	$(MAKE) -C tests/rknn-stub CC="$(RKNN_CC)" OUT="$(RKNN_STUB_OUT)"
 
-# The library's unit tests and the tests/rknn_*.rs suites with the feature on (the other
-# suites run without it in `make unit`).
+# The detection unit tests (rknn ones included) and the tests/rknn_*.rs suites with the
+# feature on; everything else runs without it in `make unit`.
 rknn-test: rknn-stub
-	$(RKNN_ENV) $(CARGO) test --features rknn --lib
+	$(RKNN_ENV) $(CARGO) test --features rknn --lib detect::
 	$(RKNN_ENV) $(CARGO) test --features rknn --test 'rknn_*'
 	@$(MAKE) --no-print-directory rknn-symbols
 
@@ -42,4 +42,5 @@ rknn-symbols: rknn-stub
 	have=$$(nm -D --defined-only $(RKNN_STUB_LIB) | awk '/ T rknn_/{print $$3}' | sort -u); \
 	missing=$$(comm -23 <(echo "$$need") <(echo "$$have")); \
 	echo "gozcu imports: $$(echo $$need)"; \
+	if [ -z "$$need" ]; then echo "gozcu --features rknn imports no rknn_* symbol"; exit 1; fi; \
 	if [ -n "$$missing" ]; then echo "stub lacks: $$missing"; exit 1; fi

@@ -98,9 +98,7 @@ fn wrong_input_is_refused_before_the_runtime() {
 #[test]
 fn int8_output_keeps_zero_point_and_scale() {
     let fx = Fixture::yolox(-110, 0.0375);
-    let q: Vec<i8> = (0..3549 * 85)
-        .map(|i| ((i % 256) as i32 - 128) as i8)
-        .collect();
+    let q: Vec<i8> = (0..3549 * 85).map(|i| ((i % 256) - 128) as i8).collect();
     fx.write_default_output(0, &i8_bytes(&q));
     let mut det = load(&fx).unwrap();
     let out = det

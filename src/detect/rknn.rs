@@ -16,10 +16,13 @@ pub mod tensors;
 pub use ffi::{CallError, Versions};
 pub use platform::Slot;
 
-use super::{ChannelOrder, DetectError, Detector, InputSpec, PreparedInput, RawTensor};
+use super::decode::Decoder;
+use super::pool::{DetectorPool, Factory};
+use super::{AiInfo, ChannelOrder, DetectError, Detector, InputSpec, PreparedInput, RawTensor};
 use crate::config::ModelFamily;
 use rknn_rs::prelude::RknnTensorAttr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use tensors::OutputKind;
 
 /// How to build one context.
@@ -46,14 +49,11 @@ pub struct RknnDetector {
     path: PathBuf,
 }
 
-/// Channel order the family's networks are trained with: the official YOLOX weights take
-/// BGR, Ultralytics models RGB. rknn-toolkit2 keeps the ONNX model's order, so the NPU input
+/// Channel order the family's networks are trained with (the official YOLOX weights take
+/// BGR, Ultralytics models RGB). rknn-toolkit2 keeps the ONNX model's order, so the NPU input
 /// has the same order as the CPU backend's.
 pub fn family_channels(family: ModelFamily) -> ChannelOrder {
-    match family {
-        ModelFamily::Yolox => ChannelOrder::Bgr,
-        ModelFamily::Yolov8 | ModelFamily::Yolov5 => ChannelOrder::Rgb,
-    }
+    InputSpec::family_default(family).channels
 }
 
 impl RknnDetector {
@@ -157,6 +157,56 @@ impl RknnDetector {
     }
 }
 
+/// Starts the NPU pool for `cfg`: one worker per slot (`platform::plan_slots` from
+/// `detector.npu_cores` and the SoC), each creating its own context on its own thread.
+/// Any worker failing to load fails the whole start (with that worker's error).
+pub fn start_pool(
+    cfg: &crate::config::DetectorConfig,
+    decoder: Decoder,
+) -> Result<(DetectorPool, AiInfo), DetectError> {
+    let is_rknn = cfg
+        .model
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("rknn"));
+    if cfg.model.is_file() && !is_rknn {
+        return Err(DetectError::ModelLoad {
+            path: cfg.model.display().to_string(),
+            reason: "the rknn backend needs an .rknn model converted for this SoC \
+                     (docs/deployment.md); for an ONNX model use backend = \"cpu\""
+                .to_string(),
+        });
+    }
+    let cores = crate::config::parse_npu_cores(&cfg.npu_cores)
+        .map_err(|e| DetectError::NpuUnavailable(format!("detector.npu_cores: {e}")))?;
+    let soc = platform::read_soc(Path::new("/"));
+    let slots = platform::plan_slots(cores.as_deref(), soc.as_deref());
+    let have = platform::npu_core_count(soc.as_deref());
+    if let (Some(list), Some(name)) = (&cores, &soc)
+        && list.iter().any(|&c| usize::from(c) >= have)
+    {
+        tracing::warn!(soc = %name, npu_cores = %cfg.npu_cores, cores = have,
+            "detector.npu_cores lists a core this SoC does not have; its context runs unpinned");
+    }
+    tracing::info!(
+        soc = soc.as_deref().unwrap_or("unknown"),
+        contexts = slots.len(),
+        cores = ?slots.iter().map(|s| s.core).collect::<Vec<_>>(),
+        "starting the NPU detector"
+    );
+    let (model, family, workers) = (cfg.model.clone(), cfg.family, slots.len());
+    let factory: Factory = Arc::new(move |worker| {
+        let opts = RknnOptions {
+            family,
+            slot: slots.get(worker).copied().unwrap_or(Slot { core: None }),
+            soc: soc.clone(),
+            worker,
+        };
+        RknnDetector::load(&model, &opts).map(|d| Box::new(d) as Box<dyn Detector>)
+    });
+    let pool = DetectorPool::start(workers, factory, decoder)?;
+    Ok((pool, AiInfo::new("rknn", &cfg.model)))
+}
+
 impl Detector for RknnDetector {
     fn input_spec(&self) -> &InputSpec {
         &self.spec
@@ -196,5 +246,9 @@ impl Detector for RknnDetector {
 
     fn backend_name(&self) -> &'static str {
         "rknn"
+    }
+
+    fn output_dims(&self) -> Option<Vec<Vec<usize>>> {
+        Some(self.output_dims.clone())
     }
 }
