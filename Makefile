@@ -15,9 +15,11 @@ BUILD_PKGS := libclang-dev pkg-config
 # Suites live in mk/*.mk; each names the Debian packages it needs.
 include mk/packaging.mk
 include mk/vm.mk
+include mk/rknn.mk
 # Packages the test suites need on top of the build ones (python3: the accuracy test runs
 # ../shared/reference/score_persons.py, standard library only).
-TEST_PKGS := $(BUILD_PKGS) python3 $(PACKAGING_TEST_PKGS) $(VM_TEST_PKGS)
+TEST_PKGS := $(BUILD_PKGS) python3 $(PACKAGING_TEST_PKGS) $(VM_TEST_PKGS) \
+	$(RKNN_TEST_PKGS)
 
 # Installs the Debian packages in $(1) that are not installed yet.
 define apt_install
@@ -47,7 +49,7 @@ demo: build-deps
 	$(CARGO) build --release
 	./target/release/gozcu run --config config/demo.toml
 
-test: test-deps lint unit packaging-check vm-test
+test: test-deps lint unit rknn-lint rknn-test packaging-check vm-test
 	@echo "make test: all suites passed"
 
 lint:

@@ -149,6 +149,31 @@ pub struct AiInfo {
     pub backend: String,
     /// File name of the model in use.
     pub model: String,
+    /// Set when `backend = "auto"` fell back to the CPU: why the NPU model was not used.
+    pub fallback: Option<Fallback>,
+}
+
+/// Why `auto` runs on the CPU instead of the NPU.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fallback {
+    /// The NPU error's reason code (`npu_unavailable`, `model_load_failed`, `no_model`).
+    pub reason: &'static str,
+    /// The NPU error's message.
+    pub message: String,
+}
+
+impl AiInfo {
+    /// Backend name + the model's file name, no fallback.
+    pub fn new(backend: &str, path: &std::path::Path) -> Self {
+        AiInfo {
+            backend: backend.to_string(),
+            model: path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| path.display().to_string()),
+            fallback: None,
+        }
+    }
 }
 
 /// Chooses and loads the backend for `cfg` and starts its pool.
@@ -156,7 +181,8 @@ pub struct AiInfo {
 /// - `none`: `Err(Disabled)` (reason `disabled`).
 /// - `cpu`: tract on `detector.model` (or `detector.cpu_model` when `model` is an `.rknn`).
 /// - `auto`: an `.rknn` model goes to the NPU (feature `rknn`), falling back to
-///   `detector.cpu_model` on the CPU when the NPU is unavailable; anything else runs on the CPU.
+///   `detector.cpu_model` on the CPU when the NPU model cannot be used (no NPU, model rejected
+///   or missing; `AiInfo::fallback` says why); anything else runs on the CPU.
 /// - `rknn`: the NPU only.
 ///
 /// A missing model gives `NoModel` (reason `no_model`), a broken one `ModelLoad`
@@ -184,10 +210,16 @@ pub fn load_detector(
         Backend::None => Err(DetectError::Disabled),
         Backend::Rknn => load_rknn(cfg, decoder),
         Backend::Auto if is_rknn(&cfg.model) => match load_rknn(cfg, decoder.clone()) {
-            Err(DetectError::NpuUnavailable(why)) if !cfg.cpu_model.as_os_str().is_empty() => {
-                tracing::warn!(reason = %why, cpu_model = %cfg.cpu_model.display(),
-                    "NPU unavailable; running detector.cpu_model on the CPU");
-                load_cpu(&cfg.cpu_model, cfg, decoder)
+            Err(e) if !cfg.cpu_model.as_os_str().is_empty() => {
+                tracing::warn!(reason = e.reason_code(), error = %e,
+                    cpu_model = %cfg.cpu_model.display(),
+                    "NPU model not usable; running detector.cpu_model on the CPU");
+                let (pool, mut info) = load_cpu(&cfg.cpu_model, cfg, decoder)?;
+                info.fallback = Some(Fallback {
+                    reason: e.reason_code(),
+                    message: e.to_string(),
+                });
+                Ok((pool, info))
             }
             other => other,
         },
@@ -223,7 +255,7 @@ fn load_cpu(
     // One CPU worker: `threads` parallelises inside an inference; a second model instance
     // would only compete for the same cores.
     let pool = pool::DetectorPool::start(1, factory, decoder)?;
-    Ok((pool, ai_info("cpu", path)))
+    Ok((pool, AiInfo::new("cpu", path)))
 }
 
 #[cfg(not(feature = "rknn"))]
@@ -238,24 +270,12 @@ fn load_rknn(
     ))
 }
 
+/// One worker per NPU core from detector.npu_cores, each building its context on its own
+/// thread (rknn.rs).
 #[cfg(feature = "rknn")]
 fn load_rknn(
-    _cfg: &crate::config::DetectorConfig,
-    _decoder: decode::Decoder,
+    cfg: &crate::config::DetectorConfig,
+    decoder: decode::Decoder,
 ) -> Result<(pool::DetectorPool, AiInfo), DetectError> {
-    // Filled in by the RKNN backend (rknn.rs): one worker per NPU core from
-    // detector.npu_cores, each building its context on its own thread.
-    Err(DetectError::NpuUnavailable(
-        "the rknn backend is not wired into load_detector yet".to_string(),
-    ))
-}
-
-fn ai_info(backend: &str, path: &std::path::Path) -> AiInfo {
-    AiInfo {
-        backend: backend.to_string(),
-        model: path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| path.display().to_string()),
-    }
+    rknn::start_pool(cfg, decoder)
 }
