@@ -33,14 +33,14 @@ export function connectionView(t, conn) {
   if (!conn.everConnected && conn.attempt === 0) {
     return { tone: 'amber', text: t('conn.connecting'), retry: false };
   }
-  const reconnecting = t('conn.reconnecting', { n: Math.max(1, conn.attempt) });
+  const n = Math.max(1, conn.attempt);
   if (conn.offline) {
-    return { tone: 'red', text: `${t('conn.offline')} · ${reconnecting}`, retry: true };
+    return { tone: 'red', text: `${t('conn.offline')} · ${t('conn.attempt', { n })}`, retry: true };
   }
   if (conn.attempt > AMBER_ATTEMPTS) {
-    return { tone: 'red', text: `${t('conn.disconnected')} · ${reconnecting}`, retry: true };
+    return { tone: 'red', text: `${t('conn.disconnected')} · ${t('conn.attempt', { n })}`, retry: true };
   }
-  return { tone: 'amber', text: reconnecting, retry: false };
+  return { tone: 'amber', text: t('conn.reconnecting', { n }), retry: false };
 }
 
 export function renderConnection(t, conn) {
