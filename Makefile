@@ -12,8 +12,12 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # Packages needed to build (bindgen for the v4l crate needs libclang).
 BUILD_PKGS := libclang-dev pkg-config
-# Packages the test suites need on top of the build ones.
-TEST_PKGS := $(BUILD_PKGS)
+# Suites live in mk/*.mk; each names the Debian packages it needs.
+include mk/packaging.mk
+include mk/vm.mk
+# Packages the test suites need on top of the build ones (python3: the accuracy test runs
+# ../shared/reference/score_persons.py, standard library only).
+TEST_PKGS := $(BUILD_PKGS) python3 $(PACKAGING_TEST_PKGS) $(VM_TEST_PKGS)
 
 # Installs the Debian packages in $(1) that are not installed yet.
 define apt_install
@@ -25,7 +29,7 @@ if [ -n "$$missing" ]; then \
 fi
 endef
 
-.PHONY: all build build-deps test-deps demo test lint unit bench soak cross-check clean
+.PHONY: all build build-deps test-deps demo test lint unit bench soak clean
 
 all: build
 
@@ -43,7 +47,7 @@ demo: build-deps
 	$(CARGO) build --release
 	./target/release/gozcu run --config config/demo.toml
 
-test: test-deps lint unit
+test: test-deps lint unit packaging-check vm-test
 	@echo "make test: all suites passed"
 
 lint:

@@ -102,11 +102,57 @@ pub trait FrameSource: Send {
     fn close(&mut self);
     /// One line for logs: what was negotiated (format, size, fps).
     fn describe(&self) -> String;
+    /// Frames the source dropped as corrupt so far (driver-flagged buffers, unreadable
+    /// replay files). Sources without such a notion keep the default.
+    fn corrupt_frames(&self) -> u64 {
+        0
+    }
 }
 
+/// Maps an error from opening a device node to a [`CameraError`]: a missing node is
+/// `NotFound` (the supervisor reports it as such), a permission problem says how to fix it.
+pub fn classify_open_error(path: &str, e: std::io::Error) -> CameraError {
+    match e.raw_os_error() {
+        Some(libc::ENOENT) => CameraError::NotFound {
+            path: path.to_string(),
+            hint: "is the camera plugged in? `gozcu devices` lists the cameras present; \
+                   prefer the stable /dev/v4l/by-id/... names"
+                .to_string(),
+        },
+        Some(libc::EACCES) | Some(libc::EPERM) => CameraError::Io {
+            path: path.to_string(),
+            context: "open (permission denied: the service user must be in the `video` group)"
+                .to_string(),
+            source: e,
+        },
+        Some(libc::EBUSY) => CameraError::Io {
+            path: path.to_string(),
+            context: "open (device busy: another program is using the camera)".to_string(),
+            source: e,
+        },
+        _ => CameraError::Io {
+            path: path.to_string(),
+            context: "open".to_string(),
+            source: e,
+        },
+    }
+}
+
+mod auto;
 pub mod devices;
+pub mod hotplug;
 pub mod mplane;
+pub mod negotiate;
+mod pace;
 pub mod replay;
+pub mod runner;
+pub mod slot;
 pub mod supervisor;
 pub mod testsrc;
+pub mod usb;
 pub mod uvc;
+pub mod v4l2;
+
+pub use auto::{V4l2Source, open_source};
+pub use runner::CameraRunner;
+pub use slot::LatestFrame;

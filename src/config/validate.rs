@@ -6,7 +6,9 @@ use std::collections::HashSet;
 use std::path::Path;
 
 /// Pixel formats a camera's `format` may name besides `auto` (V4L2 fourcc codes).
-pub const KNOWN_FORMATS: [&str; 6] = ["MJPG", "YUYV", "NV12", "NV16", "RGB3", "GREY"];
+pub const KNOWN_FORMATS: [&str; 8] = [
+    "MJPG", "YUYV", "NV12", "NV16", "NM12", "NM16", "RGB3", "GREY",
+];
 /// Highest NPU core index (RK3588 has cores 0, 1, 2).
 pub const MAX_NPU_CORE: u8 = 2;
 /// Longest camera id: ids appear in URLs, file names and log fields.

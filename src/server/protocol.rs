@@ -56,6 +56,10 @@ pub struct StatusData {
     pub clients: u32,
     pub version: String,
     pub uptime_s: u64,
+    /// Id of the event database (changes when it is recreated). Clients pass it back as
+    /// `epoch=` when resuming so a `since` from another database is answered with `reset`.
+    #[serde(default)]
+    pub epoch: String,
 }
 
 /// Lifecycle phase of an event message.
