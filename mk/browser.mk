@@ -1,4 +1,4 @@
-# Browser suite (tests/browser, docs/browser-client.md): the built-in dashboard, client.js
+# Browser suite (tests/browser; docs/protocol.md, "Browser client"): the built-in dashboard, client.js
 # and react.js in Debian's Chromium driven by npm playwright-core (no browser download),
 # against the real daemon with replay cameras and the shared model. Included by the
 # top-level Makefile, which defines SHELL, CARGO and the apt_install macro.

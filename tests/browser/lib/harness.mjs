@@ -14,7 +14,7 @@ export const ROOT = path.resolve(here, '../../..');
 export const OUTPUT = path.resolve(here, '../output');
 export const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 
-/** Flags for a headless Chromium on a machine without network (see docs/browser-client.md). */
+/** Flags for a headless Chromium on a machine without network (see docs/protocol.md, "Browser client"). */
 export const CHROMIUM_ARGS = [
   '--headless', '--no-sandbox', '--disable-gpu', '--no-first-run',
   '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-quic',
