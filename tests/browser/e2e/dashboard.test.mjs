@@ -170,7 +170,7 @@ describe('dashboard against the real daemon', { skip }, () => {
     await waitFor(() => ref.seqs().length >= refCountAtCut + 3, { timeout: 45000, message: 'events during the cut' });
     const c = await connState(cut);
     assert.match(c.cls, /conn-(amber|red)/);
-    assert.match(c.text, /Reconnecting… \(attempt \d+\)/);
+    assert.match(c.text, /^(Reconnecting… \(attempt \d+\)|Disconnected · attempt \d+)$/);
     await screenshot(cut, 'desktop-reconnecting');
     const missedSeqs = ref.seqs().slice(refCountAtCut);
 
@@ -229,7 +229,7 @@ describe('dashboard against the real daemon', { skip }, () => {
     await waitFor(async () => /conn-(amber|red)/.test((await connState(page)).cls),
       { timeout: 10000, message: 'the indicator to leave green' });
     const down = await connState(page);
-    assert.match(down.text, /Reconnecting… \(attempt \d+\)|Disconnected/);
+    assert.match(down.text, /^(Reconnecting… \(attempt \d+\)|Disconnected · attempt \d+)$/);
     assert.equal(await page.isVisible('#stale-note'), true, 'last known state is marked');
     await screenshot(page, 'desktop-daemon-stopped');
     // Long enough for several attempts, short enough that the next retry comes soon.
@@ -244,6 +244,30 @@ describe('dashboard against the real daemon', { skip }, () => {
     assertUniqueRows(await rows(page), 'after the restart');
     await screenshot(page, 'desktop-reconnected');
     assert.deepEqual(problems, []);
+  });
+
+  test('a new database: the resume is answered with reset and the page reloads history', async () => {
+    const rec = recordSocket(page);
+    const oldEpoch = (await daemon.api('/api/health')).epoch;
+    await daemon.stop();
+    daemon.wipeStorage();
+    await daemon.start();
+    assert.notEqual((await daemon.api('/api/health')).epoch, oldEpoch);
+    await page.waitForSelector('#conn[data-state="open"]', { timeout: 30000 });
+    await waitFor(() => rec.frames.some((f) => f.type === 'reset'), { message: 'a reset message', timeout: 10000 });
+    assert.equal(rec.frames.find((f) => f.type === 'reset').data.reason, 'epoch_mismatch');
+    assert.match(rec.urls.at(-1), /[?&]epoch=/);
+    // The list now holds only the new database's events, each as the database has it.
+    await waitFor(async () => (await rows(page)).length > 0, { timeout: 45000, message: 'events from the new database' });
+    await sleep(1000);
+    const list = await rows(page);
+    assertUniqueRows(list, 'after the reset');
+    for (const r of list.filter((x) => x.phase === 'end')) {
+      const ev = await daemon.api(`/api/events/${r.id}`);
+      assert.equal(r.seq, ev.seq, `row ${r.id} belongs to the new database`);
+    }
+    const known = new Set((await daemon.api('/api/events?limit=500')).events.map((e) => e.id));
+    for (const r of list) assert.ok(known.has(r.id), `row ${r.id} is in the new database`);
   });
 
   test('phone-sized screen: one column, nothing cut off', async () => {

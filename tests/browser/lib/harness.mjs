@@ -206,6 +206,12 @@ export class Daemon {
     return api(this.port, p, this.options.token ?? '');
   }
 
+  /** Deletes the database and snapshots (only while stopped): the next start has a new epoch. */
+  wipeStorage() {
+    if (this.proc) throw new Error('stop the daemon before wiping its storage');
+    fs.rmSync(path.join(this.dir, 'data'), { recursive: true, force: true });
+  }
+
   /** Stops the daemon and removes its temporary folder. */
   async dispose() {
     await this.stop();
