@@ -186,7 +186,12 @@ describe('dashboard against the real daemon', { skip }, () => {
       const refMax = Math.max(...ref.seqs());
       return delivered.some((e) => e.seq >= refMax);
     }, { timeout: 30000, message: 'the page to catch up after the cut' });
-    await sleep(1500);
+    // Freeze the page's input (cut again) so its list and `delivered` can be compared exactly.
+    blocked = true;
+    await current.ws.close({ code: 4501, reason: 'frozen by the test' });
+    await current.server.close();
+    await waitFor(async () => (await connState(cut)).state !== 'open', { message: 'the page to stop' });
+    await sleep(300);
 
     const seqs = delivered.map((e) => e.seq);
     assert.deepEqual(seqs.filter((s, i) => seqs.indexOf(s) !== i), [], 'no seq delivered twice');
