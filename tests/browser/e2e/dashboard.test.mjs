@@ -301,4 +301,17 @@ describe('dashboard against the real daemon', { skip }, () => {
     await screenshot(phone, 'phone-event-toast');
     await ctx.close();
   });
+
+  test('dark theme follows the system setting', async () => {
+    const ctx = await browser.newContext({ viewport: DESKTOP, locale: 'en-US', colorScheme: 'dark' });
+    const dark = await ctx.newPage();
+    await dark.goto(daemon.url);
+    await dark.waitForSelector('#conn[data-state="open"]');
+    await waitFor(() => imagesLoaded(dark, '#event-list > li:first-child .thumb img'), { message: 'a snapshot' });
+    const bg = await dark.evaluate(() => getComputedStyle(document.body).backgroundColor);
+    const [r, g, b] = bg.match(/\d+/g).map(Number);
+    assert.ok(r + g + b < 120, `dark background, got ${bg}`);
+    await screenshot(dark, 'desktop-dark');
+    await ctx.close();
+  });
 });
