@@ -219,3 +219,45 @@ fn pets2009_walkers_are_seen_as_motion_near_the_annotated_people() {
     assert!(hit_rate >= 0.8, "hit rate {hit_rate}");
     assert_eq!(m.lighting_changes(), 0);
 }
+
+/// Regression: after an object leaves a still scene, the revealed background ("ghost") must
+/// be learned quickly, so motion stops and motion events can end.
+#[test]
+fn motion_stops_soon_after_the_synthetic_shapes_leave() {
+    let cfg = gozcu::config::CameraConfig {
+        id: "a".into(),
+        device: "testsrc:".into(),
+        width: 320,
+        height: 240,
+        fps: 10,
+        ..Default::default()
+    };
+    let src = gozcu::camera::testsrc::TestSource::new(&cfg);
+    let mut md =
+        gozcu::vision::motion::MotionDetector::new(&gozcu::config::MotionConfig::default());
+    let mut moving_while_visible = 0;
+    let mut moving_late_after_leaving = 0;
+    for i in 0..240u64 {
+        let mut frame = gozcu::vision::convert::ConvertedFrame::new(src.render(i));
+        let luma = frame.luma_small(144).unwrap().clone();
+        let r = md
+            .detect(&luma, std::time::Duration::from_millis(i * 100))
+            .unwrap();
+        let t = (i as f64 / 10.0) % 12.0;
+        if src.shapes_visible(i) && r.motion {
+            moving_while_visible += 1;
+        }
+        // Shapes leave at 6 s of each 12 s cycle; from 8 s on the scene must be quiet.
+        if t >= 8.0 && r.motion {
+            moving_late_after_leaving += 1;
+        }
+    }
+    assert!(
+        moving_while_visible > 80,
+        "motion while shapes move: {moving_while_visible}"
+    );
+    assert_eq!(
+        moving_late_after_leaving, 0,
+        "motion must stop after the shapes leave"
+    );
+}

@@ -251,7 +251,8 @@ pub fn camera_block(node: &NodeInfo, number: usize) -> Option<String> {
     } else {
         node.card.replace('\\', "\\\\").replace('"', "\\\"")
     };
-    let fps = choice.interval.fps().round().max(1.0) as u32;
+    // Floor: asking for 13 on a 12.5 fps mode would look like a shortfall in the log.
+    let fps = (choice.interval.fps() + 0.01).floor().max(1.0) as u32;
     Some(format!(
         "[[cameras]]\nid = \"cam-{number}\"\nname = \"{name}\"\ndevice = \"{}\"\nwidth = {}\nheight = {}\nfps = {fps}\nformat = \"auto\"\ndetect_fps = 5\nenabled = true\n",
         device.display().to_string().replace('"', "\\\""),
@@ -291,13 +292,8 @@ pub fn render(nodes: &[NodeInfo]) -> String {
         for l in &node.links {
             let _ = writeln!(out, "  link: {}", l.display());
         }
-        for f in &node.formats {
-            let mark = if f.usable {
-                ""
-            } else {
-                " [not supported by gozcu]"
-            };
-            let _ = writeln!(out, "  {} ({}){mark}", fourcc_str(&f.fourcc), f.description);
+        for f in node.formats.iter().filter(|f| f.usable) {
+            let _ = writeln!(out, "  {} ({})", fourcc_str(&f.fourcc), f.description);
             match &f.sizes {
                 Some(Sizes::Discrete(_)) => {
                     for ((w, h), r) in &f.rates {
@@ -324,6 +320,19 @@ pub fn render(nodes: &[NodeInfo]) -> String {
                     );
                 }
             }
+        }
+        let other: Vec<String> = node
+            .formats
+            .iter()
+            .filter(|f| !f.usable)
+            .map(|f| fourcc_str(&f.fourcc))
+            .collect();
+        if !other.is_empty() {
+            let _ = writeln!(
+                out,
+                "  also offered, not usable by gozcu: {}",
+                other.join(", ")
+            );
         }
         if let Some(b) = camera_block(node, blocks.len() + 1) {
             blocks.push(b);
@@ -377,6 +386,13 @@ mod tests {
                         Rates::Discrete(vec![Interval::from_fps(30), Interval::from_fps(15)]),
                     )],
                 },
+                FormatInfo {
+                    fourcc: *b"H264",
+                    description: "H.264".into(),
+                    usable: false,
+                    sizes: Some(Sizes::Discrete(vec![(1920, 1080)])),
+                    rates: vec![],
+                },
             ],
             links: vec![PathBuf::from("/dev/v4l/by-id/usb-046d_0825-video-index0")],
             error: None,
@@ -396,6 +412,14 @@ mod tests {
         assert!(text.contains("/dev/video0: HD \"Pro\" Webcam (driver uvcvideo, bus usb-0000:00:14.0-2), single-planar capture"), "{text}");
         assert!(text.contains("  link: /dev/v4l/by-id/usb-046d_0825-video-index0"));
         assert!(text.contains("    1280x720: 30, 15 fps"), "{text}");
+        assert!(
+            text.contains("  also offered, not usable by gozcu: H264\n"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("H.264"),
+            "unusable formats get no size list: {text}"
+        );
         assert!(text.contains("/dev/video1: HD \"Pro\" Webcam (driver uvcvideo, bus usb-0000:00:14.0-2), metadata only"));
         assert!(text.contains("[[cameras]]\nid = \"cam-1\"\nname = \"HD \\\"Pro\\\" Webcam\"\ndevice = \"/dev/v4l/by-id/usb-046d_0825-video-index0\"\nwidth = 1280\nheight = 720\nfps = 15\n"), "{text}");
         assert_eq!(

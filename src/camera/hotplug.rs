@@ -42,13 +42,23 @@ pub fn parse_uevent(buf: &[u8]) -> Option<Uevent> {
     (!ev.action.is_empty()).then_some(ev)
 }
 
-/// Whether a camera configured with `device` may be the node `/dev/<devname>` that just
-/// appeared: its path resolves to that node, or it does not resolve yet (udev may still be
-/// creating a by-id link) — a spurious early probe is cheap, a missed one costs 60 s.
-pub fn may_match(device: &Path, devname: &str) -> bool {
+/// How a camera's configured `device` relates to the node `/dev/<devname>` that appeared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceMatch {
+    /// The path resolves to that node.
+    Yes,
+    /// The path resolves to another node.
+    No,
+    /// The path does not resolve (yet): udev may still be creating a by-id link, so the
+    /// runner keeps watching the path for a few seconds.
+    Unresolved,
+}
+
+pub fn match_device(device: &Path, devname: &str) -> DeviceMatch {
     match std::fs::canonicalize(device) {
-        Ok(real) => real == Path::new("/dev").join(devname),
-        Err(_) => true,
+        Ok(real) if real == Path::new("/dev").join(devname) => DeviceMatch::Yes,
+        Ok(_) => DeviceMatch::No,
+        Err(_) => DeviceMatch::Unresolved,
     }
 }
 
@@ -169,11 +179,12 @@ fn listen(fd: OwnedFd, subs: Arc<Subscribers>) {
         let Some(ev) = parse_uevent(&buf[..n as usize]) else {
             continue;
         };
-        if ev.action == "add" && ev.subsystem == "video4linux" {
-            if let Some(name) = ev.devname {
-                tracing::debug!(device = %name, "video device added");
-                deliver(&subs, &name);
-            }
+        if ev.action == "add"
+            && ev.subsystem == "video4linux"
+            && let Some(name) = ev.devname
+        {
+            tracing::debug!(device = %name, "video device added");
+            deliver(&subs, &name);
         }
     }
 }
@@ -214,10 +225,15 @@ DEVNAME=video0\0SEQNUM=1234\0MAJOR=81\0MINOR=0\0";
     }
 
     #[test]
-    fn unresolvable_paths_may_match_anything() {
-        assert!(may_match(
-            Path::new("/dev/v4l/by-id/does-not-exist"),
-            "video3"
-        ));
+    fn matches_by_resolved_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let link = dir.path().join("by-id-cam");
+        std::os::unix::fs::symlink("/dev/null", &link).unwrap();
+        assert_eq!(match_device(&link, "null"), DeviceMatch::Yes);
+        assert_eq!(match_device(&link, "video0"), DeviceMatch::No);
+        assert_eq!(
+            match_device(Path::new("/dev/v4l/by-id/does-not-exist"), "video3"),
+            DeviceMatch::Unresolved
+        );
     }
 }

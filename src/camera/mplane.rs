@@ -310,11 +310,7 @@ fn copy_frame(stream: &Stream, b: &v4l2_buffer, planes: &[v4l2_plane; MAX_PLANES
         width: stream.format.width,
         height: stream.format.height,
         planes: out,
-        timestamp: v4l2::driver_time(
-            b.flags,
-            b.timestamp.tv_sec as i64,
-            b.timestamp.tv_usec as i64,
-        ),
+        timestamp: v4l2::driver_time(b.flags, b.timestamp.tv_sec, b.timestamp.tv_usec),
         sequence: u64::from(b.sequence),
     }
 }

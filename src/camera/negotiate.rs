@@ -90,15 +90,22 @@ impl Request {
     /// Parses the config's `format` value (`auto` or a fourcc such as `MJPG`).
     pub fn new(format: &str, width: u32, height: u32, fps: u32, prefer_mjpeg: bool) -> Self {
         let f = format.trim();
-        let fourcc = if f.is_empty() || f.eq_ignore_ascii_case("auto") {
+        let upper = f.to_ascii_uppercase();
+        // Common spellings people write instead of the fourcc.
+        let f = match upper.as_str() {
+            "MJPEG" | "JPEG" => "MJPG",
+            "RGB" | "RGB24" => "RGB3",
+            "GRAY" | "GRAY8" | "Y8" => "GREY",
+            other => other,
+        };
+        let fourcc = if f.is_empty() || f == "AUTO" {
             None
         } else {
+            // Fourccs are case-sensitive in general, but every one we support is upper case.
             let mut code = [b' '; 4];
             for (dst, src) in code.iter_mut().zip(f.bytes()) {
-                *dst = src.to_ascii_uppercase();
+                *dst = src;
             }
-            // Fourccs are case-sensitive in general, but every one we support is upper case;
-            // "RGB3" and "GREY" included.
             Some(code)
         };
         Request {
@@ -509,6 +516,17 @@ mod tests {
         let msg = err.to_string();
         assert!(msg.contains("offers: H264, Y10"), "{msg}");
         assert!(msg.contains("supported: MJPG, YUYV"), "{msg}");
+    }
+
+    #[test]
+    fn format_spellings() {
+        let code = |f: &str| Request::new(f, 1, 1, 1, false).fourcc;
+        assert_eq!(code("auto"), None);
+        assert_eq!(code(""), None);
+        assert_eq!(code("mjpeg"), Some(*b"MJPG"));
+        assert_eq!(code("yuyv"), Some(*b"YUYV"));
+        assert_eq!(code("RGB24"), Some(*b"RGB3"));
+        assert_eq!(code("gray"), Some(*b"GREY"));
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! transition and about every 5 s while running. One thread per camera; it never touches the
 //! async runtime.
 
-use super::hotplug::{self, HotplugWatch};
+use super::hotplug::{self, DeviceMatch, HotplugWatch};
 use super::slot::LatestFrame;
 use super::supervisor::{Action, CamState, Event, Supervisor};
 use super::{CameraError, FrameSource, open_source};
@@ -24,6 +24,9 @@ pub type StatusCallback = Arc<dyn Fn(CameraStatus) + Send + Sync>;
 const STATUS_EVERY: Duration = Duration::from_secs(5);
 /// Longest sleep between checks of the stop flag and hotplug events.
 const IDLE_STEP: Duration = Duration::from_millis(100);
+/// After a video device appears while our by-id path does not resolve, how long to watch for
+/// udev to create the link.
+const LINK_WAIT: Duration = Duration::from_secs(5);
 
 /// A running camera thread.
 pub struct CameraRunner {
@@ -62,6 +65,7 @@ impl CameraRunner {
                 DeviceKind::V4l2(p) => Some((p, hotplug::subscribe())),
                 _ => None,
             },
+            awaiting_link: None,
             sup: Supervisor::new(Instant::now(), cfg.enabled),
             cfg,
             source,
@@ -74,7 +78,6 @@ impl CameraRunner {
             window_start: Instant::now(),
             window_frames: 0,
             fps: 0.0,
-            last_report: Instant::now(),
         };
         let thread = std::thread::Builder::new()
             .name(format!("cam-{id}"))
@@ -103,10 +106,8 @@ impl CameraRunner {
     /// slot so the camera's worker wakes up. Idempotent.
     pub fn stop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
-        if let Some(t) = self.thread.take() {
-            if t.join().is_err() {
-                tracing::error!(camera = %self.id, "camera thread panicked");
-            }
+        if let Some(Err(_)) = self.thread.take().map(JoinHandle::join) {
+            tracing::error!(camera = %self.id, "camera thread panicked");
         }
     }
 
@@ -140,12 +141,13 @@ struct Worker {
     progress: Arc<Mutex<Instant>>,
     status: Arc<Mutex<CameraStatus>>,
     hotplug: Option<(PathBuf, Arc<HotplugWatch>)>,
+    /// Until when to watch for the configured path to appear (see [`LINK_WAIT`]).
+    awaiting_link: Option<Instant>,
     sup: Supervisor,
     last_frame: Instant,
     window_start: Instant,
     window_frames: u64,
     fps: f64,
-    last_report: Instant,
 }
 
 impl Worker {
@@ -194,10 +196,22 @@ impl Worker {
         let Some((path, watch)) = &self.hotplug else {
             return;
         };
-        let hit = watch
-            .take_added()
-            .iter()
-            .any(|name| hotplug::may_match(path, name));
+        let mut hit = false;
+        for name in watch.take_added() {
+            match hotplug::match_device(path, &name) {
+                DeviceMatch::Yes => hit = true,
+                DeviceMatch::Unresolved => self.awaiting_link = Some(now + LINK_WAIT),
+                DeviceMatch::No => {}
+            }
+        }
+        if let Some(until) = self.awaiting_link {
+            if path.exists() {
+                hit = true;
+            }
+            if hit || now > until {
+                self.awaiting_link = None;
+            }
+        }
         if hit {
             tracing::debug!(camera = %self.cfg.id, "video device added; probing now");
             let actions = self.sup.handle(now, Event::DeviceAdded);
@@ -263,9 +277,10 @@ impl Worker {
                 Action::Close => self.source.close(),
                 Action::Transition { from, to, reason } => {
                     self.log_transition(from, to, &reason);
-                    if to != CamState::Online {
-                        self.fps = 0.0;
-                    }
+                    // The rate is measured afresh from each transition.
+                    self.fps = 0.0;
+                    self.window_frames = 0;
+                    self.window_start = Instant::now();
                     self.publish();
                 }
             }
@@ -294,9 +309,7 @@ impl Worker {
         self.fps = self.window_frames as f64 / elapsed.as_secs_f64();
         self.window_frames = 0;
         self.window_start = now;
-        if now.saturating_duration_since(self.last_report) >= STATUS_EVERY {
-            self.publish();
-        }
+        self.publish();
     }
 
     fn publish(&mut self) {
@@ -315,7 +328,6 @@ impl Worker {
             frames_corrupt: self.slot.corrupt() + self.source.corrupt_frames(),
         };
         *self.status.lock().unwrap_or_else(|e| e.into_inner()) = status.clone();
-        self.last_report = Instant::now();
         (self.on_status)(status);
     }
 }

@@ -114,7 +114,11 @@ impl TestSource {
         let luma = |x: usize, y: usize| -> u8 {
             let base = 50 + 110 * x / w + 50 * y / h;
             // 40-pixel checker so the scene has texture (edges) like a real one.
-            let check = if (x / 40 + y / 40) % 2 == 0 { 14 } else { 0 };
+            let check = if (x / 40 + y / 40).is_multiple_of(2) {
+                14
+            } else {
+                0
+            };
             (base + check).min(235) as u8
         };
         let cb = |x: usize| -> u8 { (118 + 20 * x / w) as u8 };

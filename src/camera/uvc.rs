@@ -36,11 +36,20 @@ struct GuardedStream {
 
 impl GuardedStream {
     fn start(dev: &v4l::Device) -> std::io::Result<Self> {
-        let mut stream = MmapStream::with_buffers(dev, Type::VideoCapture, BUFFER_COUNT)?;
+        // A failed allocation inside `with_buffers` drops v4l's arena, whose drop may panic.
+        let stream = catch_unwind(AssertUnwindSafe(|| {
+            MmapStream::with_buffers(dev, Type::VideoCapture, BUFFER_COUNT)
+        }))
+        .map_err(|_| std::io::Error::other("allocating V4L2 buffers failed"))??;
+        // Guarded from here on: every early return below drops through our Drop.
+        let mut guard = GuardedStream {
+            inner: ManuallyDrop::new(stream),
+        };
+        let stream = &mut *guard.inner;
         stream.set_timeout(INNER_POLL);
         // Queue every buffer but 0: `next()` queues buffer 0 itself on its first call.
         for index in 1..BUFFER_COUNT as usize {
-            if let Err(e) = CaptureStream::queue(&mut stream, index) {
+            if let Err(e) = CaptureStream::queue(stream, index) {
                 // The driver granted fewer buffers than asked; two in flight still work.
                 if index < 2 {
                     return Err(e);
@@ -49,9 +58,7 @@ impl GuardedStream {
             }
         }
         stream.start()?;
-        Ok(GuardedStream {
-            inner: ManuallyDrop::new(stream),
-        })
+        Ok(guard)
     }
 }
 
@@ -264,7 +271,7 @@ impl FrameSource for UvcSource {
                         width: self.size.0,
                         height: self.size.1,
                         planes: vec![Plane { data, stride }],
-                        timestamp: v4l2::driver_time(flags, ts.sec as i64, ts.usec as i64),
+                        timestamp: v4l2::driver_time(flags, ts.sec, ts.usec),
                         sequence: u64::from(sequence),
                     });
                 }

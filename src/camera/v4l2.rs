@@ -430,7 +430,8 @@ pub fn wait_readable(fd: BorrowedFd<'_>, timeout: Duration) -> io::Result<bool> 
 
 /// Converts a driver timestamp to wall-clock time. Drivers stamp with CLOCK_MONOTONIC
 /// (flag TIMESTAMP_MONOTONIC); anything else is treated as "now".
-pub fn driver_time(flags: u32, sec: i64, usec: i64) -> SystemTime {
+pub fn driver_time(flags: u32, sec: impl Into<i64>, usec: impl Into<i64>) -> SystemTime {
+    let (sec, usec): (i64, i64) = (sec.into(), usec.into());
     let now = SystemTime::now();
     if flags & V4L2_BUF_FLAG_TIMESTAMP_MASK != V4L2_BUF_FLAG_TIMESTAMP_MONOTONIC
         || (sec == 0 && usec == 0)

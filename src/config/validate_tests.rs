@@ -49,7 +49,7 @@ fn camera_ranges_are_checked() {
             "`cameras[0].detect_fps`: must be greater than 0 and at most the camera's fps \
              (241), got 0",
             "`cameras[0].format`: \"H264\" is not a known pixel format; valid: auto, MJPG, \
-             YUYV, NV12, NV16, RGB3, GREY",
+             YUYV, NV12, NV16, NM12, NM16, RGB3, GREY",
         ]
     );
     c.cameras[0] = cam("cam-1", "testsrc:");

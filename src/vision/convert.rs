@@ -3,7 +3,7 @@
 //!
 //! Use [`ConvertedFrame`] in the per-camera worker: luma comes straight from the Y samples
 //! for YUV formats (no colour conversion for motion-only frames); an MJPEG frame is decoded
-//! at most once whether motion, detection or both need it.
+//! once whether motion, detection or both need it.
 
 mod codec;
 mod yuv;
@@ -74,7 +74,6 @@ pub fn luma_small(frame: &Frame, target_height: u32) -> Result<GrayImage, Conver
             match decode_jpeg(bytes, JpegWant::Luma)? {
                 Decoded::Gray(g) => gray_small(&g, target_height),
                 Decoded::Rgb(rgb) => luma_small_from_rgb(&rgb, target_height),
-                Decoded::YCbCr(ycc) => ycc_luma_small(&ycc, target_height),
             }
         }
         PixelFormat::Rgb24 => luma_small_from_rgb(&yuv::raw_to_rgb(frame)?, target_height),
@@ -168,20 +167,6 @@ fn gray_small(g: &GrayImage, target_height: u32) -> Result<GrayImage, ConvertErr
     })
 }
 
-/// Luma of interleaved YCbCr: the Y channel, gathered then downscaled.
-fn ycc_luma_small(ycc: &RgbImage, target_height: u32) -> Result<GrayImage, ConvertError> {
-    check_len(ycc.width, ycc.height, 3, ycc.data.len())?;
-    let y: Vec<u8> = ycc.data.chunks_exact(3).map(|p| p[0]).collect();
-    gray_small(
-        &GrayImage {
-            width: ycc.width,
-            height: ycc.height,
-            data: y,
-        },
-        target_height,
-    )
-}
-
 fn check_len(width: u32, height: u32, bpp: usize, len: usize) -> Result<(), ConvertError> {
     if width == 0 || height == 0 {
         return Err(ConvertError::BadSize { width, height });
@@ -224,15 +209,16 @@ fn resize(
 /// One frame on its way through the worker, converted lazily and at most once per product:
 /// `luma_small()` for motion on every frame, `rgb()` only when detection runs.
 ///
-/// MJPEG: with [`expect_rgb`](Self::expect_rgb) the frame is decoded straight to RGB and the
-/// luma derived from it; without, it is decoded to YCbCr (luma is its Y channel) and a later
-/// `rgb()` converts that instead of decoding again.
+/// YUV formats: luma straight from the Y samples, RGB converted only if asked for. MJPEG: by
+/// default the first request decodes to RGB and the luma is derived from it, so a frame that
+/// needs both is decoded once. When the caller knows RGB will not be wanted for this frame
+/// (no detector, or detection not due), [`luma_only`](Self::luma_only) decodes luma alone,
+/// about a quarter cheaper; a later `rgb()` then costs a second decode.
 #[derive(Debug)]
 pub struct ConvertedFrame {
     frame: Frame,
-    expect_rgb: bool,
+    luma_only: bool,
     rgb: Option<RgbImage>,
-    ycc: Option<Decoded>,
     luma: Option<GrayImage>,
     jpeg_decodes: u32,
 }
@@ -241,18 +227,16 @@ impl ConvertedFrame {
     pub fn new(frame: Frame) -> Self {
         ConvertedFrame {
             frame,
-            expect_rgb: false,
+            luma_only: false,
             rgb: None,
-            ycc: None,
             luma: None,
             jpeg_decodes: 0,
         }
     }
 
-    /// Hint that `rgb()` will be called for this frame (detection is due, or an object is
-    /// being tracked), so an MJPEG frame goes straight to RGB.
-    pub fn expect_rgb(mut self, yes: bool) -> Self {
-        self.expect_rgb = yes;
+    /// Hint that `rgb()` will not be called for this frame: MJPEG decodes luma only.
+    pub fn luma_only(mut self, yes: bool) -> Self {
+        self.luma_only = yes;
         self
     }
 
@@ -264,7 +248,7 @@ impl ConvertedFrame {
         self.frame
     }
 
-    /// How many times the JPEG was decoded (0 or 1; for tests and metrics).
+    /// How many times the JPEG was decoded so far (for tests and metrics).
     pub fn jpeg_decodes(&self) -> u32 {
         self.jpeg_decodes
     }
@@ -294,13 +278,6 @@ impl ConvertedFrame {
         Ok(self.rgb.take().unwrap_or_default())
     }
 
-    fn jpeg_bytes(&self) -> &[u8] {
-        self.frame
-            .planes
-            .first()
-            .map_or(&[][..], |p| p.data.as_slice())
-    }
-
     fn compute_luma(&mut self, target_height: u32) -> Result<GrayImage, ConvertError> {
         if let Some(rgb) = &self.rgb {
             return luma_small_from_rgb(rgb, target_height);
@@ -308,36 +285,20 @@ impl ConvertedFrame {
         if self.frame.format != PixelFormat::Mjpeg {
             return luma_small(&self.frame, target_height);
         }
-        if self.expect_rgb {
-            let rgb = self.compute_rgb()?;
-            let luma = luma_small_from_rgb(&rgb, target_height);
-            self.rgb = Some(rgb);
-            return luma;
-        }
-        if self.ycc.is_none() {
+        if self.luma_only {
             self.jpeg_decodes += 1;
-            self.ycc = Some(decode_jpeg(self.jpeg_bytes(), JpegWant::YCbCr)?);
+            return luma_small(&self.frame, target_height);
         }
-        match &self.ycc {
-            Some(Decoded::YCbCr(ycc)) => ycc_luma_small(ycc, target_height),
-            Some(Decoded::Gray(g)) => gray_small(g, target_height),
-            Some(Decoded::Rgb(rgb)) => luma_small_from_rgb(rgb, target_height),
-            None => Err(ConvertError::CorruptJpeg("not decoded".to_string())),
-        }
+        let rgb = self.compute_rgb()?;
+        let luma = luma_small_from_rgb(&rgb, target_height);
+        self.rgb = Some(rgb);
+        luma
     }
 
     fn compute_rgb(&mut self) -> Result<RgbImage, ConvertError> {
-        if self.frame.format != PixelFormat::Mjpeg {
-            return yuv::raw_to_rgb(&self.frame);
+        if self.frame.format == PixelFormat::Mjpeg {
+            self.jpeg_decodes += 1;
         }
-        match self.ycc.take() {
-            Some(Decoded::YCbCr(ycc)) => Ok(yuv::ycbcr_to_rgb(&ycc)),
-            Some(Decoded::Gray(g)) => Ok(gray_to_rgb(&g)),
-            Some(Decoded::Rgb(rgb)) => Ok(rgb),
-            None => {
-                self.jpeg_decodes += 1;
-                decode_jpeg_rgb(self.jpeg_bytes())
-            }
-        }
+        frame_to_rgb(&self.frame)
     }
 }

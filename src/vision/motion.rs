@@ -66,6 +66,9 @@ pub struct MotionDetector {
     blur: Vec<u8>,
     tmp: Vec<u16>,
     background: Vec<f32>,
+    /// The previous blurred frame: tells pixels that are moving now from "ghosts" (places
+    /// where something left a still scene), which must adapt at the normal rate.
+    prev: Vec<u8>,
     mask: Vec<u8>,
     mask_tmp: Vec<u8>,
     stack: Vec<u32>,
@@ -85,6 +88,7 @@ impl MotionDetector {
             blur: Vec::new(),
             tmp: Vec::new(),
             background: Vec::new(),
+            prev: Vec::new(),
             mask: Vec::new(),
             mask_tmp: Vec::new(),
             stack: Vec::new(),
@@ -142,6 +146,15 @@ impl MotionDetector {
         self.last_time = Some(now);
 
         box_blur(&frame.data[..n], w, h, &mut self.tmp, &mut self.blur);
+        let result = self.detect_blurred(n, dt);
+        self.prev.copy_from_slice(&self.blur[..n]);
+        result
+    }
+
+    /// The rest of `detect`, on the blurred frame in `self.blur` (and the previous one in
+    /// `self.prev`).
+    fn detect_blurred(&mut self, n: usize, dt: Duration) -> Result<MotionResult, MotionError> {
+        let (w, h) = (self.width, self.height);
 
         if self.frames == 0 {
             for (b, &p) in self.background.iter_mut().zip(&self.blur) {
@@ -191,11 +204,22 @@ impl MotionDetector {
         morph(&mut self.mask, &mut self.mask_tmp, w, h, 1, false);
         morph(&mut self.mask, &mut self.mask_tmp, w, h, 2, true);
 
-        for ((b, &p), &m) in self.background.iter_mut().zip(&self.blur).zip(&self.mask) {
-            let a = if m == 0 {
-                time_alpha
-            } else {
+        // Slow adaptation only where something is changing from frame to frame; a ghost
+        // (the background revealed after an object left) is still between frames and is
+        // learned at the normal rate, otherwise it would keep "moving" for tens of seconds.
+        let still = threshold / 2;
+        for (((b, &p), &m), &q) in self
+            .background
+            .iter_mut()
+            .zip(&self.blur)
+            .zip(&self.mask)
+            .zip(&self.prev)
+        {
+            let moving_now = m != 0 && (i32::from(p) - i32::from(q)).abs() > still;
+            let a = if moving_now {
                 time_alpha * MOVING_ALPHA_FACTOR
+            } else {
+                time_alpha
             };
             *b += a * (f32::from(p) - *b);
         }
@@ -216,6 +240,7 @@ impl MotionDetector {
         self.blur.resize(n, 0);
         self.tmp.resize(n, 0);
         self.background.resize(n, 0.0);
+        self.prev.resize(n, 0);
         self.mask.resize(n, 0);
         self.mask_tmp.resize(n, 0);
         self.frames = 0;

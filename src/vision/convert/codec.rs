@@ -12,27 +12,25 @@ use zune_jpeg::zune_core::options::DecoderOptions;
 /// Largest frame side we decode; anything bigger is a corrupt header, not a camera.
 const MAX_SIDE: usize = 8192;
 
-/// What a JPEG decode is asked to produce.
+/// What a JPEG decode is asked to produce. Luma skips chroma upsampling and colour
+/// conversion (about a quarter cheaper than RGB with zune-jpeg).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JpegWant {
     Rgb,
     Luma,
-    /// Full-resolution interleaved Y, Cb, Cr: luma now, RGB later without decoding twice.
-    YCbCr,
 }
 
-/// A decoded JPEG. Asking for YCbCr from a grayscale JPEG gives `Gray`, and from a CMYK one
-/// gives `Rgb`; callers handle every variant.
+/// A decoded JPEG.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Decoded {
     Rgb(RgbImage),
     Gray(GrayImage),
-    /// Interleaved full-range YCbCr (JPEG's own colour space), 3 bytes per pixel.
-    YCbCr(RgbImage),
 }
 
-/// Checks the framing a camera's MJPEG buffer must have: SOI first, EOI last (after any zero
-/// padding some UVC cameras add). A buffer cut short by a USB error has no EOI.
+/// Checks the framing a camera's MJPEG buffer must have: SOI first, and an EOI marker after
+/// the start of the scan data. A buffer cut short by a USB error has none: inside
+/// entropy-coded data 0xFF is always followed by 0x00 or a restart marker, so FF D9 cannot
+/// appear there by chance. Padding or junk after the EOI (some UVC cameras) is tolerated.
 pub fn check_jpeg_framing(bytes: &[u8]) -> Result<(), ConvertError> {
     if bytes.len() < 4 || bytes[0] != 0xFF || bytes[1] != 0xD8 {
         return Err(ConvertError::CorruptJpeg(format!(
@@ -40,11 +38,16 @@ pub fn check_jpeg_framing(bytes: &[u8]) -> Result<(), ConvertError> {
             bytes.len()
         )));
     }
-    let end = bytes.iter().rposition(|&b| b != 0).map_or(0, |p| p + 1);
-    if end < 4 || bytes[end - 2] != 0xFF || bytes[end - 1] != 0xD9 {
-        return Err(ConvertError::TruncatedJpeg { len: bytes.len() });
+    let sos = bytes.windows(2).position(|w| w == [0xFF, 0xDA]);
+    let eoi = bytes.windows(2).rposition(|w| w == [0xFF, 0xD9]);
+    match (sos, eoi) {
+        (Some(s), Some(e)) if e > s => Ok(()),
+        (None, _) => Err(ConvertError::CorruptJpeg(format!(
+            "no start-of-scan marker ({} bytes)",
+            bytes.len()
+        ))),
+        _ => Err(ConvertError::TruncatedJpeg { len: bytes.len() }),
     }
-    Ok(())
 }
 
 /// Width and height from a JPEG's headers.
@@ -77,7 +80,6 @@ pub fn decode_jpeg(bytes: &[u8], want: JpegWant) -> Result<Decoded, ConvertError
         let input = probe.input_colorspace().unwrap_or(ColorSpace::YCbCr);
         let out = match (want, input) {
             (JpegWant::Luma, _) | (_, ColorSpace::Luma) => ColorSpace::Luma,
-            (JpegWant::YCbCr, ColorSpace::YCbCr) => ColorSpace::YCbCr,
             _ => ColorSpace::RGB,
         };
         let mut d =
@@ -99,11 +101,6 @@ pub fn decode_jpeg(bytes: &[u8], want: JpegWant) -> Result<Decoded, ConvertError
                 height,
                 data,
             }),
-            ColorSpace::YCbCr => Decoded::YCbCr(RgbImage {
-                width,
-                height,
-                data,
-            }),
             _ => Decoded::Rgb(RgbImage {
                 width,
                 height,
@@ -121,7 +118,7 @@ pub fn decode_jpeg(bytes: &[u8], want: JpegWant) -> Result<Decoded, ConvertError
 /// Decodes JPEG bytes to RGB (e.g. image files for `gozcu detect`).
 pub fn decode_jpeg_rgb(bytes: &[u8]) -> Result<RgbImage, ConvertError> {
     match decode_jpeg(bytes, JpegWant::Rgb)? {
-        Decoded::Rgb(img) | Decoded::YCbCr(img) => Ok(img),
+        Decoded::Rgb(img) => Ok(img),
         Decoded::Gray(g) => Ok(super::gray_to_rgb(&g)),
     }
 }

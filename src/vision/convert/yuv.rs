@@ -92,27 +92,24 @@ pub(super) fn luma_source(frame: &Frame) -> Result<(Cow<'_, [u8]>, usize), Conve
 }
 
 /// Y and interleaved UV planes of an NV12/NV16 frame, tight.
-fn nv_planes(
-    frame: &Frame,
-    chroma_rows: usize,
-) -> Result<(Cow<'_, [u8]>, Cow<'_, [u8]>), ConvertError> {
+fn nv_planes(frame: &Frame, chroma_rows: usize) -> Result<[Cow<'_, [u8]>; 2], ConvertError> {
     let (w, h) = check_size(frame)?;
     let chroma_bytes = w.div_ceil(2) * 2;
-    let (y, uv) = match frame.planes.as_slice() {
+    let [y, uv] = match frame.planes.as_slice() {
         [one] => {
             let stride = if one.stride == 0 { w } else { one.stride };
             let y_len = (stride * h).min(one.data.len());
             let y = tight(frame, &one.data[..y_len], stride, w, h)?;
             let uv = tight(frame, &one.data[y_len..], stride, chroma_bytes, chroma_rows)?;
-            (y, uv)
+            [y, uv]
         }
-        [yp, uvp, ..] => (
+        [yp, uvp, ..] => [
             tight(frame, &yp.data, yp.stride, w, h)?,
             tight(frame, &uvp.data, uvp.stride, chroma_bytes, chroma_rows)?,
-        ),
+        ],
         [] => return Err(no_planes(frame)),
     };
-    Ok((y, uv))
+    Ok([y, uv])
 }
 
 fn yuv_err(e: yuvutils_rs::YuvError) -> ConvertError {
@@ -152,7 +149,7 @@ pub(super) fn raw_to_rgb(frame: &Frame) -> Result<RgbImage, ConvertError> {
         PixelFormat::Nv12 | PixelFormat::Nv16 => {
             let nv12 = frame.format == PixelFormat::Nv12;
             let rows = if nv12 { h.div_ceil(2) } else { h };
-            let (y, uv) = nv_planes(frame, rows)?;
+            let [y, uv] = nv_planes(frame, rows)?;
             let img = YuvBiPlanarImage {
                 y_plane: &y,
                 y_stride: w as u32,
@@ -198,26 +195,4 @@ pub(super) fn raw_to_rgb(frame: &Frame) -> Result<RgbImage, ConvertError> {
         height: frame.height,
         data: rgb,
     })
-}
-
-/// Full-range (JPEG) interleaved YCbCr to RGB, fixed point.
-pub(super) fn ycbcr_to_rgb(ycc: &RgbImage) -> RgbImage {
-    let mut data = vec![0u8; ycc.data.len()];
-    for (dst, src) in data.chunks_exact_mut(3).zip(ycc.data.chunks_exact(3)) {
-        let y = i32::from(src[0]) << 16;
-        let cb = i32::from(src[1]) - 128;
-        let cr = i32::from(src[2]) - 128;
-        // 1.402, 0.344136, 0.714136, 1.772 in 16.16 fixed point.
-        let r = (y + 91881 * cr + 32768) >> 16;
-        let g = (y - 22554 * cb - 46802 * cr + 32768) >> 16;
-        let b = (y + 116130 * cb + 32768) >> 16;
-        dst[0] = r.clamp(0, 255) as u8;
-        dst[1] = g.clamp(0, 255) as u8;
-        dst[2] = b.clamp(0, 255) as u8;
-    }
-    RgbImage {
-        width: ycc.width,
-        height: ycc.height,
-        data,
-    }
 }

@@ -1,0 +1,480 @@
+//! Daemon wiring and lifecycle: opens the store, loads the detector, starts the store writer,
+//! the cameras and the server, then waits for signals. SIGTERM/SIGINT shut down gracefully
+//! (open events ended and stored, clients told); SIGHUP reloads the configuration.
+//!
+//! - `status.rs`: the status board (camera, detector, storage state -> hub).
+//! - `writer.rs`: the store writer thread (commit first, then publish).
+//! - `pipeline.rs`: one worker per camera (motion -> detection -> lifecycle).
+//! - `reload.rs`: applying a configuration change.
+
+pub mod pipeline;
+pub mod reload;
+pub mod status;
+pub mod writer;
+
+use crate::config::{self, Config};
+use crate::detect::pool::DetectorPool;
+use crate::server::protocol::{AiStatus, CameraStatus, StorageStatus};
+use crate::server::{Archive, Hub, ServerHandle, ServerSettings};
+use crate::store::snapshots::SnapshotStore;
+use crate::store::{RetentionPolicy, Store};
+use crate::systemd;
+use pipeline::{CameraPipeline, PipelineShared};
+use status::{BoardState, StatusBoard};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::{Duration, Instant};
+use tokio::signal::unix::{SignalKind, signal};
+use writer::{StoreWriter, WriterContext};
+
+/// Why the daemon could not start or had to stop.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Server(#[from] crate::server::ServerError),
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// `gozcu run`: returns the process exit code (78 for a configuration error).
+pub fn run_main(config_path: &Path) -> i32 {
+    let cfg = match config::load(config_path) {
+        Ok(cfg) => cfg,
+        Err(e) => {
+            eprintln!("gozcu: {e}");
+            return config::EXIT_CONFIG;
+        }
+    };
+    let log = match crate::logging::init(cfg.log.level) {
+        Ok(handle) => Some(handle),
+        Err(e) => {
+            eprintln!("gozcu: logging not set up: {e}");
+            None
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("gozcu-rt")
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start the async runtime");
+            return 1;
+        }
+    };
+    let result = runtime.block_on(async {
+        let daemon = Daemon::start(cfg, config_path.to_path_buf(), log).await?;
+        daemon.run_until_stopped().await;
+        Ok::<(), DaemonError>(())
+    });
+    // Blocking threads (store reads) must not hold the process up once everything is closed.
+    runtime.shutdown_timeout(Duration::from_secs(2));
+    match result {
+        Ok(()) => {
+            tracing::info!("gozcu stopped");
+            0
+        }
+        Err(e) => {
+            tracing::error!("gozcu cannot run: {e}");
+            eprintln!("gozcu: {e}");
+            1
+        }
+    }
+}
+
+/// The running daemon: everything started by `start`, stopped by `shutdown`.
+pub struct Daemon {
+    cfg: Config,
+    config_path: PathBuf,
+    log: Option<crate::logging::LogHandle>,
+    hub: Hub,
+    board: Arc<StatusBoard>,
+    detector: Option<Arc<DetectorPool>>,
+    writer: Option<StoreWriter>,
+    writer_tx: writer::WriterSender,
+    cameras: Vec<CameraPipeline>,
+    server: Option<ServerHandle>,
+    event_ids: Arc<AtomicU64>,
+    origin: Instant,
+}
+
+impl Daemon {
+    pub async fn start(
+        cfg: Config,
+        config_path: PathBuf,
+        log: Option<crate::logging::LogHandle>,
+    ) -> Result<Daemon, DaemonError> {
+        let origin = Instant::now();
+        tracing::info!(version = env!("CARGO_PKG_VERSION"), config = %config_path.display(), "gozcu starting");
+        let storage_dir = cfg.storage.dir.clone();
+        let mut store = tokio::task::spawn_blocking(move || Store::open(&storage_dir))
+            .await
+            .map_err(join_error)??;
+        let snapshots = Arc::new(SnapshotStore::open(
+            &cfg.storage.dir.join("snapshots"),
+            cfg.storage.max_snapshot_mb.saturating_mul(1024 * 1024),
+        )?);
+        if let Some(old) = store.recovered_from() {
+            tracing::error!(moved_to = %old.display(), "the database was unreadable and was moved aside; started a new one");
+        }
+        let closed = store.close_open_events(time::OffsetDateTime::now_utc())?;
+        if !closed.is_empty() {
+            tracing::info!(
+                count = closed.len(),
+                "closed events left open by the previous run"
+            );
+        }
+        let event_ids = Arc::new(AtomicU64::new(store.last_event_number()?));
+        let hub = Hub::new(store.epoch().to_string(), env!("CARGO_PKG_VERSION"));
+        let board = Arc::new(StatusBoard::new(hub.clone(), initial_board(&cfg)));
+
+        let (detector, ai) = load_detector(&cfg).await;
+        board.set_ai(ai);
+
+        let writer = StoreWriter::spawn(WriterContext {
+            store,
+            snapshots: snapshots.clone(),
+            storage_dir: cfg.storage.dir.clone(),
+            retention: RetentionPolicy::from(&cfg.storage),
+            hub: hub.clone(),
+            board: board.clone(),
+        })
+        .map_err(|source| DaemonError::Io {
+            context: "cannot start the store writer thread".into(),
+            source,
+        })?;
+
+        let archive = Archive::open(&cfg.storage.dir, snapshots)?;
+        let server = crate::server::serve(
+            ServerSettings::from_config(&cfg.server),
+            hub.clone(),
+            archive,
+        )
+        .await?;
+        for addr in &server.local_addrs {
+            tracing::info!("dashboard at http://{addr}/ ; events at ws://{addr}/api/ws/events");
+        }
+
+        let mut daemon = Daemon {
+            cfg,
+            config_path,
+            log,
+            hub,
+            board,
+            detector,
+            writer_tx: writer.sender(),
+            writer: Some(writer),
+            cameras: Vec::new(),
+            server: Some(server),
+            event_ids,
+            origin,
+        };
+        let cameras = daemon.cfg.cameras.clone();
+        for cam in cameras.into_iter().filter(|c| c.enabled) {
+            daemon.start_camera(cam);
+        }
+        systemd::notify_ready(&daemon.status_line());
+        tracing::info!(
+            startup_ms = origin.elapsed().as_millis() as u64,
+            "gozcu ready"
+        );
+        Ok(daemon)
+    }
+
+    fn shared(&self) -> PipelineShared {
+        PipelineShared {
+            detector: self.detector.clone(),
+            detector_cfg: self.cfg.detector.clone(),
+            motion_cfg: self.cfg.motion.clone(),
+            events_cfg: self.cfg.events.clone(),
+            writer: self.writer_tx.clone(),
+            board: self.board.clone(),
+            event_ids: self.event_ids.clone(),
+            origin: self.origin,
+        }
+    }
+
+    fn start_camera(&mut self, cam: config::CameraConfig) {
+        let id = cam.id.clone();
+        match CameraPipeline::start(cam, self.shared()) {
+            Ok(p) => self.cameras.push(p),
+            Err(e) => tracing::error!(camera_id = %id, error = %e, "cannot start camera threads"),
+        }
+    }
+
+    fn status_line(&self) -> String {
+        let state = self.board.state();
+        let online = state.cameras.iter().filter(|c| c.state == "online").count();
+        let detector = match (&state.ai.backend, &state.ai.model, &state.ai.reason) {
+            (Some(b), Some(m), _) if state.ai.enabled => format!("{b} {m}"),
+            (_, _, Some(reason)) => format!("off ({reason})"),
+            _ => "off".to_string(),
+        };
+        systemd::status_line(
+            online,
+            self.cfg.cameras.len(),
+            &detector,
+            self.hub.client_count(),
+        )
+    }
+
+    /// Waits for SIGTERM/SIGINT (then shuts down) and handles SIGHUP (reload) and the
+    /// watchdog meanwhile.
+    pub async fn run_until_stopped(mut self) {
+        let (mut term, mut int, mut hup) = match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::hangup()),
+        ) {
+            (Ok(t), Ok(i), Ok(h)) => (t, i, h),
+            _ => {
+                tracing::error!("cannot install signal handlers; shutting down");
+                self.shutdown().await;
+                return;
+            }
+        };
+        let watchdog_every = systemd::watchdog_interval();
+        let mut watchdog =
+            tokio::time::interval(watchdog_every.unwrap_or(Duration::from_secs(3600)));
+        let mut status_tick = tokio::time::interval(Duration::from_secs(10));
+        loop {
+            tokio::select! {
+                _ = term.recv() => { tracing::info!("SIGTERM: shutting down"); break; }
+                _ = int.recv() => { tracing::info!("SIGINT: shutting down"); break; }
+                _ = hup.recv() => self.reload().await,
+                _ = watchdog.tick(), if watchdog_every.is_some() => self.feed_watchdog(),
+                _ = status_tick.tick() => systemd::notify_status(&self.status_line()),
+            }
+        }
+        self.shutdown().await;
+    }
+
+    /// SIGHUP: re-read the config; invalid -> keep running unchanged and say why; valid ->
+    /// apply the difference (reload.rs decides what restarts).
+    async fn reload(&mut self) {
+        systemd::notify_reloading();
+        tracing::info!(config = %self.config_path.display(), "SIGHUP: reloading configuration");
+        let new = match config::load(&self.config_path) {
+            Ok(new) => new,
+            Err(e) => {
+                tracing::error!("reload failed, still running the previous configuration: {e}");
+                systemd::notify_ready(&format!(
+                    "reload failed, running the previous configuration: {}",
+                    first_line(&e.to_string())
+                ));
+                return;
+            }
+        };
+        let changes = config::diff(&self.cfg, &new);
+        if changes.is_empty() {
+            tracing::info!("reload: configuration unchanged");
+        }
+        let plan = reload::plan(&self.cfg, &new, &changes);
+        for what in &plan.needs_restart {
+            tracing::warn!("reload: {what}; this takes effect after `systemctl restart gozcu`");
+        }
+        let new = reload::effective(&self.cfg, &new);
+
+        let (stopping, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut self.cameras)
+            .into_iter()
+            .partition(|c| plan.stop.contains(c.id()));
+        self.cameras = keep;
+        let stopped_ids: Vec<String> = stopping.iter().map(|c| c.id().to_string()).collect();
+        let _ = tokio::task::spawn_blocking(move || {
+            for cam in stopping {
+                cam.stop("reload");
+            }
+        })
+        .await;
+        for id in &stopped_ids {
+            if !new.cameras.iter().any(|c| &c.id == id) {
+                self.board.remove_camera(id);
+                self.hub.metrics().remove_camera(id);
+            }
+        }
+        self.cfg = new;
+        if plan.reload_detector {
+            if let Some(old) = self.detector.take().and_then(|p| Arc::try_unwrap(p).ok()) {
+                let _ =
+                    tokio::task::spawn_blocking(move || old.shutdown(Duration::from_secs(2))).await;
+            }
+            let (detector, ai) = load_detector(&self.cfg).await;
+            self.detector = detector;
+            self.board.set_ai(ai);
+        }
+        for id in &plan.start {
+            if let Some(cam) = self.cfg.cameras.iter().find(|c| &c.id == id).cloned() {
+                self.board.set_camera(CameraStatus {
+                    id: cam.id.clone(),
+                    name: cam.display_name().to_string(),
+                    state: "starting".into(),
+                    ..CameraStatus::default()
+                });
+                self.start_camera(cam);
+            }
+        }
+        for cam in self.cfg.cameras.iter().filter(|c| !c.enabled) {
+            self.board.set_camera(CameraStatus {
+                id: cam.id.clone(),
+                name: cam.display_name().to_string(),
+                state: "disabled".into(),
+                ..CameraStatus::default()
+            });
+        }
+        if plan.server_limits {
+            if let Some(server) = &self.server {
+                server.update_limits(&ServerSettings::from_config(&self.cfg.server));
+            }
+        }
+        if let (Some(level), Some(log)) = (plan.log_level, &self.log) {
+            if let Err(e) = log.set_level(level) {
+                tracing::warn!("reload: log level not changed: {e}");
+            }
+        }
+        tracing::info!(changes = changes.len(), "reload done");
+        systemd::notify_ready(&self.status_line());
+    }
+
+    /// WATCHDOG=1 only while every camera and detector worker is making progress: a hung
+    /// ioctl or NPU call then ends in a restart by systemd instead of a silent, dead camera.
+    fn feed_watchdog(&self) {
+        let mut workers: Vec<systemd::WorkerProgress> = self
+            .cameras
+            .iter()
+            .map(|c| systemd::WorkerProgress {
+                name: format!("camera {}", c.id()),
+                last_progress: c.last_progress(),
+            })
+            .collect();
+        if let Some(pool) = &self.detector {
+            for (i, t) in pool.last_progress().into_iter().enumerate() {
+                workers.push(systemd::WorkerProgress {
+                    name: format!("detector {i}"),
+                    last_progress: t,
+                });
+            }
+        }
+        let stalled = systemd::stalled_workers(Instant::now(), &workers, STALL_LIMIT);
+        if stalled.is_empty() {
+            systemd::notify_watchdog();
+        } else {
+            tracing::error!(
+                ?stalled,
+                "workers stalled: withholding the watchdog ping so systemd restarts gozcu"
+            );
+        }
+    }
+
+    async fn shutdown(mut self) {
+        systemd::notify_stopping();
+        if let Some(server) = self.server.take() {
+            server.shutdown().await;
+        }
+        let cameras = std::mem::take(&mut self.cameras);
+        let writer = self.writer.take();
+        let detector = self.detector.take();
+        let joined = tokio::task::spawn_blocking(move || {
+            for cam in cameras {
+                cam.stop("shutdown");
+            }
+            if let Some(w) = writer {
+                w.stop();
+            }
+            if let Some(pool) = detector.and_then(|p| Arc::try_unwrap(p).ok()) {
+                pool.shutdown(Duration::from_secs(2));
+            }
+        })
+        .await;
+        if joined.is_err() {
+            tracing::error!("shutdown of camera and store threads did not complete cleanly");
+        }
+    }
+}
+
+/// A detector worker busy for longer than this is considered hung (a YOLO model on a slow
+/// CPU takes well under a second; 20 s leaves room for the slowest boards).
+const STALL_LIMIT: Duration = Duration::from_secs(20);
+
+fn first_line(s: &str) -> &str {
+    s.lines().next().unwrap_or(s)
+}
+
+fn join_error(e: tokio::task::JoinError) -> DaemonError {
+    DaemonError::Io {
+        context: "start-up task failed".into(),
+        source: std::io::Error::other(e.to_string()),
+    }
+}
+
+fn initial_board(cfg: &Config) -> BoardState {
+    BoardState {
+        cameras: cfg
+            .cameras
+            .iter()
+            .map(|c| CameraStatus {
+                id: c.id.clone(),
+                name: c.display_name().to_string(),
+                state: if c.enabled { "starting" } else { "disabled" }.into(),
+                ..CameraStatus::default()
+            })
+            .collect(),
+        ai: AiStatus::default(),
+        storage: StorageStatus {
+            state: "ok".into(),
+            error: None,
+            free_mb: writer::free_bytes(&cfg.storage.dir).map(|b| b / (1024 * 1024)),
+        },
+    }
+}
+
+/// Loads the detector on a blocking thread (model optimisation takes a while). A missing or
+/// broken model is not fatal: the daemon carries on with motion events and says why.
+async fn load_detector(cfg: &Config) -> (Option<Arc<DetectorPool>>, AiStatus) {
+    if cfg.detector.backend == config::Backend::None {
+        tracing::info!("detector.backend = \"none\": motion events only");
+        return (None, ai_off("disabled"));
+    }
+    let dcfg = cfg.detector.clone();
+    let loaded = tokio::task::spawn_blocking(move || crate::detect::load_detector(&dcfg)).await;
+    match loaded {
+        Ok(Ok((pool, info))) => {
+            tracing::info!(backend = %info.backend, model = %info.model, "detector loaded");
+            let ai = AiStatus {
+                enabled: true,
+                reason: None,
+                backend: Some(info.backend),
+                model: Some(info.model),
+                inference_ms: None,
+            };
+            (Some(Arc::new(pool)), ai)
+        }
+        Ok(Err(e)) => {
+            tracing::warn!(
+                "detection off ({}): {e}. Events will come from motion. To enable detection, set detector.model to a model file (see docs/configuration.md)",
+                e.reason_code()
+            );
+            (None, ai_off(e.reason_code()))
+        }
+        Err(e) => {
+            tracing::error!("detector loading crashed: {e}");
+            (None, ai_off("model_load_failed"))
+        }
+    }
+}
+
+fn ai_off(reason: &str) -> AiStatus {
+    AiStatus {
+        enabled: false,
+        reason: Some(reason.to_string()),
+        ..AiStatus::default()
+    }
+}

@@ -1,0 +1,312 @@
+//! The per-camera worker: takes the newest frame from the camera's slot, runs motion on a
+//! small luma image, asks the detector pool for detections only while something moves or
+//! is being tracked (at most `detect_fps`), feeds the event lifecycle and hands its messages
+//! (with best-frame snapshots) to the store writer. One thread per camera; frames that
+//! arrive while it is busy replace each other in the slot (dropped, never queued).
+
+use crate::camera::runner::{CameraRunner, StatusCallback};
+use crate::camera::slot::LatestFrame;
+use crate::config::{CameraConfig, DetectorConfig, EventsConfig, MotionConfig};
+use crate::daemon::status::StatusBoard;
+use crate::daemon::writer::{EventMessage, WriterSender};
+use crate::detect::DetectError;
+use crate::detect::pool::{DetectInput, DetectOutput, DetectorPool, PoolError};
+use crate::events::{EventLifecycle, EventOutput, EventTime};
+use crate::vision::convert::ConvertedFrame;
+use crate::vision::motion::{MotionDetector, MotionResult};
+use crate::vision::snapshot::{SNAPSHOT_MAX_WIDTH, SNAPSHOT_QUALITY, encode_snapshot};
+use std::sync::atomic::AtomicU64;
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// Height of the luma image motion runs on (DESIGN: about 100-200 px).
+const MOTION_HEIGHT: u32 = 144;
+/// The worker wakes at least this often without frames, to end events on time and to show
+/// progress to the watchdog.
+const IDLE_WAKE: Duration = Duration::from_millis(500);
+/// Longest wait for one detection result before the frame is given up.
+const DETECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Everything a camera worker needs besides its own config.
+#[derive(Clone)]
+pub struct PipelineShared {
+    pub detector: Option<Arc<DetectorPool>>,
+    pub detector_cfg: DetectorConfig,
+    pub motion_cfg: MotionConfig,
+    pub events_cfg: EventsConfig,
+    pub writer: WriterSender,
+    pub board: Arc<StatusBoard>,
+    pub event_ids: Arc<AtomicU64>,
+    /// Daemon start: the monotonic origin of `EventTime`.
+    pub origin: Instant,
+}
+
+/// A running camera: its capture thread and its worker.
+pub struct CameraPipeline {
+    pub cfg: CameraConfig,
+    runner: CameraRunner,
+    slot: Arc<LatestFrame>,
+    /// Set once, with the reason open events end for (e.g. "shutdown", "camera_removed").
+    stop: Arc<OnceLock<String>>,
+    worker: Option<JoinHandle<()>>,
+    progress: Arc<Mutex<Instant>>,
+}
+
+impl CameraPipeline {
+    pub fn start(cfg: CameraConfig, shared: PipelineShared) -> std::io::Result<CameraPipeline> {
+        let slot = Arc::new(LatestFrame::new());
+        let board = shared.board.clone();
+        let on_status: StatusCallback = Arc::new(move |status| board.set_camera(status));
+        let runner = CameraRunner::spawn(cfg.clone(), slot.clone(), on_status);
+        let stop = Arc::new(OnceLock::new());
+        let progress = Arc::new(Mutex::new(Instant::now()));
+        let mut worker = Worker::new(&cfg, shared, slot.clone(), stop.clone(), progress.clone());
+        let handle = std::thread::Builder::new()
+            .name(format!("work-{}", cfg.id))
+            .spawn(move || worker.run())?;
+        Ok(CameraPipeline {
+            cfg,
+            runner,
+            slot,
+            stop,
+            worker: Some(handle),
+            progress,
+        })
+    }
+
+    pub fn id(&self) -> &str {
+        &self.cfg.id
+    }
+
+    /// The older of the capture thread's and the worker's last progress (watchdog gate).
+    pub fn last_progress(&self) -> Instant {
+        let worker = *self.progress.lock().unwrap_or_else(|e| e.into_inner());
+        worker.min(self.runner.last_progress())
+    }
+
+    /// Stops capture, ends the camera's open events with `reason` (stored like any other
+    /// message) and joins both threads.
+    pub fn stop(mut self, reason: &str) {
+        self.runner.stop();
+        let _ = self.stop.set(reason.to_string());
+        self.slot.close();
+        if let Some(Err(_)) = self.worker.take().map(JoinHandle::join) {
+            tracing::error!(camera_id = %self.cfg.id, "camera worker panicked");
+        }
+    }
+}
+
+struct Worker {
+    camera_id: String,
+    detect_interval: Duration,
+    shared: PipelineShared,
+    slot: Arc<LatestFrame>,
+    stop: Arc<OnceLock<String>>,
+    progress: Arc<Mutex<Instant>>,
+    motion: Option<MotionDetector>,
+    lifecycle: EventLifecycle,
+    last_detect: Option<Instant>,
+    detect_errors: u64,
+}
+
+impl Worker {
+    fn new(
+        cfg: &CameraConfig,
+        shared: PipelineShared,
+        slot: Arc<LatestFrame>,
+        stop: Arc<OnceLock<String>>,
+        progress: Arc<Mutex<Instant>>,
+    ) -> Worker {
+        let lifecycle = EventLifecycle::new(
+            &cfg.id,
+            cfg.display_name(),
+            &shared.events_cfg,
+            &shared.detector_cfg,
+            shared.event_ids.clone(),
+        );
+        Worker {
+            camera_id: cfg.id.clone(),
+            detect_interval: Duration::from_secs_f32(1.0 / cfg.detect_fps.max(0.01)),
+            motion: shared
+                .motion_cfg
+                .enabled
+                .then(|| MotionDetector::new(&shared.motion_cfg)),
+            lifecycle,
+            shared,
+            slot,
+            stop,
+            progress,
+            last_detect: None,
+            detect_errors: 0,
+        }
+    }
+
+    fn run(&mut self) {
+        let span = tracing::info_span!("camera", camera_id = %self.camera_id);
+        let _enter = span.enter();
+        while self.stop.get().is_none() {
+            *self.progress.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+            match self.slot.take_timeout(IDLE_WAKE) {
+                Some(frame) => self.process(ConvertedFrame::new(frame)),
+                None => {
+                    let out = self.lifecycle.tick(self.now());
+                    self.emit(out, None);
+                }
+            }
+        }
+        let reason = self
+            .stop
+            .get()
+            .map_or("shutdown", String::as_str)
+            .to_string();
+        let out = self.lifecycle.close_all(self.now(), &reason);
+        self.emit(out, None);
+    }
+
+    fn now(&self) -> EventTime {
+        EventTime::now(self.shared.origin)
+    }
+
+    fn process(&mut self, mut frame: ConvertedFrame) {
+        let now = self.now();
+        let size = (frame.frame().width, frame.frame().height);
+        let motion = match self.run_motion(&mut frame, now) {
+            Ok(m) => m,
+            Err(()) => return,
+        };
+        let moving = motion.as_ref().is_none_or(|m| m.motion);
+        let out = match self.shared.detector.clone() {
+            Some(pool) => {
+                let due = self
+                    .last_detect
+                    .is_none_or(|t| t.elapsed() >= self.detect_interval);
+                if due && (moving || self.lifecycle.is_tracking()) {
+                    self.last_detect = Some(Instant::now());
+                    match self.detect(&pool, &mut frame) {
+                        Some(result) => self.lifecycle.on_detections(now, &result.detections, size),
+                        None => self.lifecycle.tick(now),
+                    }
+                } else {
+                    self.lifecycle.tick(now)
+                }
+            }
+            None => match &motion {
+                Some(m) => self.lifecycle.on_motion_only(now, m),
+                None => self.lifecycle.tick(now),
+            },
+        };
+        self.emit(out, Some(&mut frame));
+    }
+
+    /// Motion on the small luma image; Err(()) when the frame is corrupt (counted, skipped).
+    fn run_motion(
+        &mut self,
+        frame: &mut ConvertedFrame,
+        now: EventTime,
+    ) -> Result<Option<MotionResult>, ()> {
+        let Some(detector) = self.motion.as_mut() else {
+            return Ok(None);
+        };
+        let luma = match frame.luma_small(MOTION_HEIGHT) {
+            Ok(l) => l,
+            Err(e) => {
+                self.slot.add_corrupt(1);
+                tracing::debug!(error = %e, "frame skipped: cannot convert");
+                return Err(());
+            }
+        };
+        match detector.detect(luma, now.mono) {
+            Ok(m) => Ok(Some(m)),
+            Err(e) => {
+                tracing::warn!(error = %e, "motion detection failed on a frame");
+                Ok(None)
+            }
+        }
+    }
+
+    fn detect(&mut self, pool: &DetectorPool, frame: &mut ConvertedFrame) -> Option<DetectOutput> {
+        let rgb = match frame.rgb() {
+            Ok(rgb) => Arc::new(rgb.clone()),
+            Err(e) => {
+                self.slot.add_corrupt(1);
+                tracing::debug!(error = %e, "frame skipped: cannot convert");
+                return None;
+            }
+        };
+        let (tx, rx) = mpsc::sync_channel::<Result<DetectOutput, DetectError>>(1);
+        let reply = Box::new(move |r| {
+            let _ = tx.send(r);
+        });
+        match pool.try_detect(DetectInput::Image(rgb), reply) {
+            Ok(()) => {}
+            Err(PoolError::Busy) => return None,
+            Err(e) => {
+                self.note_detect_error(&e.to_string());
+                return None;
+            }
+        }
+        match rx.recv_timeout(DETECT_TIMEOUT) {
+            Ok(Ok(out)) => {
+                let ms = out.inference_ms;
+                self.shared
+                    .board
+                    .update(|s| s.ai.inference_ms = Some(round1(ms)));
+                Some(out)
+            }
+            Ok(Err(e)) => {
+                self.note_detect_error(&e.to_string());
+                None
+            }
+            Err(_) => {
+                self.note_detect_error("no result within 10 s");
+                None
+            }
+        }
+    }
+
+    fn note_detect_error(&mut self, what: &str) {
+        self.detect_errors += 1;
+        // Log the first and then every 100th, so a failing model cannot flood the journal.
+        if self.detect_errors % 100 == 1 {
+            tracing::warn!(errors = self.detect_errors, "detection failed: {what}");
+        }
+    }
+
+    /// Encodes requested snapshots from the current frame and sends every message to the
+    /// store writer, in order.
+    fn emit(&mut self, outputs: Vec<EventOutput>, mut frame: Option<&mut ConvertedFrame>) {
+        for out in outputs {
+            let mut snapshot = None;
+            let mut event = out.event;
+            if let Some(req) = out.snapshot {
+                let jpeg = frame
+                    .as_deref_mut()
+                    .ok_or_else(|| "no frame".to_string())
+                    .and_then(|f| f.rgb().map_err(|e| e.to_string()))
+                    .and_then(|rgb| {
+                        encode_snapshot(rgb, SNAPSHOT_MAX_WIDTH, SNAPSHOT_QUALITY)
+                            .map_err(|e| e.to_string())
+                    });
+                match jpeg {
+                    Ok(bytes) => snapshot = Some((req.event_id, bytes)),
+                    Err(e) => {
+                        tracing::warn!(event_id = %req.event_id, "snapshot not encoded: {e}");
+                        let url = self.lifecycle.snapshot_failed(&req.event_id);
+                        if let Some(ev) = event.as_mut().filter(|ev| ev.id == req.event_id) {
+                            ev.snapshot_url = url;
+                        }
+                    }
+                }
+            }
+            if event.is_some() || snapshot.is_some() {
+                self.shared.writer.send(EventMessage { event, snapshot });
+            }
+        }
+    }
+}
+
+fn round1(v: f64) -> f64 {
+    (v * 10.0).round() / 10.0
+}
