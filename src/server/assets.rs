@@ -55,6 +55,27 @@ const ASSETS: &[(&str, Asset)] = &[
             content_type: JS,
         },
     ),
+    (
+        "api.js",
+        Asset {
+            body: include_bytes!("../dashboard/api.js"),
+            content_type: JS,
+        },
+    ),
+    (
+        "view-status.js",
+        Asset {
+            body: include_bytes!("../dashboard/view-status.js"),
+            content_type: JS,
+        },
+    ),
+    (
+        "view-events.js",
+        Asset {
+            body: include_bytes!("../dashboard/view-events.js"),
+            content_type: JS,
+        },
+    ),
 ];
 
 /// The file served for a request path: `/` is `index.html`; unknown paths are `None`.
@@ -77,6 +98,9 @@ mod tests {
         assert_eq!(lookup("/index.html"), Some(index));
         assert!(String::from_utf8_lossy(index.body).contains("<html"));
         assert_eq!(lookup("/app.js").unwrap().content_type, JS);
+        for module in ["/api.js", "/view-status.js", "/view-events.js"] {
+            assert_eq!(lookup(module).unwrap().content_type, JS, "{module}");
+        }
         assert_eq!(lookup("/style.css").unwrap().content_type, CSS);
         assert_eq!(lookup("/nope.js"), None);
         assert_eq!(lookup("/../Cargo.toml"), None);
