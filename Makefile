@@ -16,10 +16,11 @@ BUILD_PKGS := libclang-dev pkg-config
 include mk/packaging.mk
 include mk/vm.mk
 include mk/rknn.mk
+include mk/browser.mk
 # Packages the test suites need on top of the build ones (python3: the accuracy test runs
 # ../shared/reference/score_persons.py, standard library only).
 TEST_PKGS := $(BUILD_PKGS) python3 $(PACKAGING_TEST_PKGS) $(VM_TEST_PKGS) \
-	$(RKNN_TEST_PKGS)
+	$(RKNN_TEST_PKGS) $(BROWSER_TEST_PKGS)
 
 # Installs the Debian packages in $(1) that are not installed yet.
 define apt_install
@@ -44,12 +45,13 @@ test-deps:
 build: build-deps
 	$(CARGO) build --release
 
-# Runs the daemon on the demo config; Ctrl-C stops it cleanly.
+# Runs the daemon on the demo config; Ctrl-C stops it cleanly. The dev profile is used on
+# purpose: dependencies are optimised there too (Cargo.toml), it shares its build with
+# `make test`, and a first build takes minutes instead of a release build's half hour.
 demo: build-deps
-	$(CARGO) build --release
-	./target/release/gozcu run --config config/demo.toml
+	$(CARGO) run --bin gozcu -- run --config config/demo.toml
 
-test: test-deps lint unit rknn-lint rknn-test packaging-check vm-test
+test: test-deps lint unit rknn-lint rknn-test packaging-check vm-test browser-test
 	@echo "make test: all suites passed"
 
 lint:
