@@ -412,3 +412,32 @@ async fn reload_applies_new_limits_to_new_requests() {
     let configured: std::net::SocketAddr = "127.0.0.1:0".parse().unwrap();
     assert_eq!(handle.settings().listen, vec![configured]);
 }
+
+#[tokio::test]
+async fn client_modules_are_shared_with_allowed_origins_only() {
+    let mut s = settings();
+    s.allowed_origins = vec!["http://dash.lan:3000".into()];
+    let srv = start(s).await;
+    let ok = get(
+        srv.addr,
+        "/client.js",
+        &[("Origin", "http://dash.lan:3000")],
+    )
+    .await;
+    assert!(ok.head.starts_with("HTTP/1.1 200"), "{}", ok.head);
+    assert_eq!(
+        ok.header("access-control-allow-origin").as_deref(),
+        Some("http://dash.lan:3000")
+    );
+    assert_eq!(ok.header("vary").as_deref(), Some("Origin"));
+    let plain = get(srv.addr, "/client.js", &[]).await;
+    assert_eq!(plain.header("access-control-allow-origin"), None);
+    let html = get(srv.addr, "/", &[("Origin", "http://dash.lan:3000")]).await;
+    assert_eq!(
+        html.header("access-control-allow-origin"),
+        None,
+        "only JavaScript modules"
+    );
+    let other = get(srv.addr, "/client.js", &[("Origin", "http://evil.example")]).await;
+    assert!(other.head.starts_with("HTTP/1.1 403"), "{}", other.head);
+}

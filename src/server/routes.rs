@@ -148,10 +148,18 @@ pub(crate) async fn handle(mut req: Request<Incoming>, ctx: &Arc<ConnCtx>) -> Re
             .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
         return r;
     }
-    route_get(ctx, &path, &query_str).await
+    route_get(ctx, &path, &query_str, origin.as_deref()).await
 }
 
-async fn route_get(ctx: &Arc<ConnCtx>, path: &str, query_str: &str) -> Response<Body> {
+/// `origin` has passed the Origin check already; JavaScript modules are then shared with it
+/// (Access-Control-Allow-Origin) so dashboards on an allowed LAN origin can `import`
+/// /client.js and /react.js straight from the device.
+async fn route_get(
+    ctx: &Arc<ConnCtx>,
+    path: &str,
+    query_str: &str,
+    origin: Option<&str>,
+) -> Response<Body> {
     let shared = &ctx.shared;
     match path {
         "/api/health" => json(&shared.hub.status()),
@@ -184,6 +192,14 @@ async fn route_get(ctx: &Arc<ConnCtx>, path: &str, query_str: &str) -> Response<
                 );
                 r.headers_mut()
                     .insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+                if asset.content_type.starts_with("text/javascript")
+                    && let Some(o) = origin.and_then(|o| HeaderValue::from_str(o).ok())
+                {
+                    r.headers_mut()
+                        .insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, o);
+                    r.headers_mut()
+                        .insert(header::VARY, HeaderValue::from_static("Origin"));
+                }
                 return r;
             }
             json_error(
