@@ -28,6 +28,16 @@ const IDLE_STEP: Duration = Duration::from_millis(100);
 /// udev to create the link.
 const LINK_WAIT: Duration = Duration::from_secs(5);
 
+/// A camera's status before its thread has reported anything: `starting`, or `disabled`.
+pub fn initial_status(cfg: &CameraConfig) -> CameraStatus {
+    CameraStatus {
+        id: cfg.id.clone(),
+        name: cfg.display_name().to_string(),
+        state: if cfg.enabled { "starting" } else { "disabled" }.to_string(),
+        ..CameraStatus::default()
+    }
+}
+
 /// A running camera thread.
 pub struct CameraRunner {
     id: String,
@@ -53,12 +63,7 @@ impl CameraRunner {
     ) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let progress = Arc::new(Mutex::new(Instant::now()));
-        let status = Arc::new(Mutex::new(CameraStatus {
-            id: cfg.id.clone(),
-            name: cfg.display_name().to_string(),
-            state: if cfg.enabled { "starting" } else { "disabled" }.to_string(),
-            ..CameraStatus::default()
-        }));
+        let status = Arc::new(Mutex::new(initial_status(&cfg)));
         let id = cfg.id.clone();
         let mut worker = Worker {
             hotplug: match cfg.device_kind() {

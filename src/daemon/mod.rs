@@ -12,9 +12,10 @@ pub mod reload;
 pub mod status;
 pub mod writer;
 
+use crate::camera::runner::initial_status;
 use crate::config::{self, Config};
 use crate::detect::pool::DetectorPool;
-use crate::server::protocol::{AiStatus, CameraStatus, StorageStatus};
+use crate::server::protocol::{AiStatus, StorageStatus};
 use crate::server::{Archive, Hub, ServerHandle, ServerSettings};
 use crate::store::snapshots::SnapshotStore;
 use crate::store::{RetentionPolicy, Store};
@@ -313,22 +314,12 @@ impl Daemon {
         }
         for id in &plan.start {
             if let Some(cam) = self.cfg.cameras.iter().find(|c| &c.id == id).cloned() {
-                self.board.set_camera(CameraStatus {
-                    id: cam.id.clone(),
-                    name: cam.display_name().to_string(),
-                    state: "starting".into(),
-                    ..CameraStatus::default()
-                });
+                self.board.set_camera(initial_status(&cam));
                 self.start_camera(cam);
             }
         }
         for cam in self.cfg.cameras.iter().filter(|c| !c.enabled) {
-            self.board.set_camera(CameraStatus {
-                id: cam.id.clone(),
-                name: cam.display_name().to_string(),
-                state: "disabled".into(),
-                ..CameraStatus::default()
-            });
+            self.board.set_camera(initial_status(cam));
         }
         if let (true, Some(server)) = (plan.server_limits, &self.server) {
             server.update_limits(&ServerSettings::from_config(&self.cfg.server));
@@ -415,16 +406,7 @@ fn join_error(e: tokio::task::JoinError) -> DaemonError {
 
 fn initial_board(cfg: &Config) -> BoardState {
     BoardState {
-        cameras: cfg
-            .cameras
-            .iter()
-            .map(|c| CameraStatus {
-                id: c.id.clone(),
-                name: c.display_name().to_string(),
-                state: if c.enabled { "starting" } else { "disabled" }.into(),
-                ..CameraStatus::default()
-            })
-            .collect(),
+        cameras: cfg.cameras.iter().map(initial_status).collect(),
         ai: AiStatus::default(),
         storage: StorageStatus {
             state: "ok".into(),

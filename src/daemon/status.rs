@@ -43,20 +43,24 @@ pub struct StatusBoard {
 
 impl StatusBoard {
     pub fn new(hub: Hub, initial: BoardState) -> StatusBoard {
-        let board = StatusBoard {
+        hub.set_status(compose(&initial));
+        StatusBoard {
             state: Mutex::new(initial),
             hub,
-        };
-        board.update(|_| {});
-        board
+        }
     }
 
-    /// Applies `change` and publishes the result.
+    /// Applies `change` and publishes the result when it changed anything (owners may
+    /// report the same state often, e.g. storage after every stored event).
     pub fn update(&self, change: impl FnOnce(&mut BoardState)) {
         // A poisoned lock only means another thread panicked mid-update; the state is plain
         // data and still usable, so keep publishing rather than taking the daemon down.
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let before = state.clone();
         change(&mut state);
+        if *state == before {
+            return;
+        }
         let data = compose(&state);
         drop(state);
         self.hub.set_status(data);
@@ -79,11 +83,7 @@ impl StatusBoard {
     }
 
     pub fn set_storage(&self, storage: StorageStatus) {
-        self.update(|s| {
-            if s.storage != storage {
-                s.storage = storage
-            }
-        });
+        self.update(|s| s.storage = storage);
     }
 
     pub fn state(&self) -> BoardState {
