@@ -12,7 +12,8 @@ use crate::daemon::writer::{EventMessage, WriterSender};
 use crate::detect::DetectError;
 use crate::detect::pool::{DetectInput, DetectOutput, DetectorPool, PoolError};
 use crate::events::{EventLifecycle, EventOutput, EventTime};
-use crate::vision::convert::ConvertedFrame;
+use crate::vision::RgbImage;
+use crate::vision::convert::{ConvertError, ConvertedFrame};
 use crate::vision::motion::{MotionDetector, MotionResult};
 use crate::vision::snapshot::{SNAPSHOT_MAX_WIDTH, SNAPSHOT_QUALITY, encode_snapshot};
 use std::sync::atomic::AtomicU64;
@@ -98,6 +99,24 @@ impl CameraPipeline {
     }
 }
 
+/// The frame being processed: converted lazily, its RGB image shared (not copied) between
+/// the detector request and snapshot encoding.
+struct WorkFrame {
+    conv: ConvertedFrame,
+    rgb: Option<Arc<RgbImage>>,
+}
+
+impl WorkFrame {
+    fn rgb(&mut self) -> Result<Arc<RgbImage>, ConvertError> {
+        if let Some(rgb) = &self.rgb {
+            return Ok(rgb.clone());
+        }
+        let rgb = Arc::new(self.conv.take_rgb()?);
+        self.rgb = Some(rgb.clone());
+        Ok(rgb)
+    }
+}
+
 struct Worker {
     camera_id: String,
     detect_interval: Duration,
@@ -149,7 +168,10 @@ impl Worker {
         while self.stop.get().is_none() {
             *self.progress.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
             match self.slot.take_timeout(IDLE_WAKE) {
-                Some(frame) => self.process(ConvertedFrame::new(frame)),
+                Some(frame) => self.process(WorkFrame {
+                    conv: ConvertedFrame::new(frame),
+                    rgb: None,
+                }),
                 None => {
                     let out = self.lifecycle.tick(self.now());
                     self.emit(out, None);
@@ -169,10 +191,10 @@ impl Worker {
         EventTime::now(self.shared.origin)
     }
 
-    fn process(&mut self, mut frame: ConvertedFrame) {
+    fn process(&mut self, mut frame: WorkFrame) {
         let now = self.now();
-        let size = (frame.frame().width, frame.frame().height);
-        let motion = match self.run_motion(&mut frame, now) {
+        let size = (frame.conv.frame().width, frame.conv.frame().height);
+        let motion = match self.run_motion(&mut frame.conv, now) {
             Ok(m) => m,
             Err(()) => return,
         };
@@ -226,9 +248,9 @@ impl Worker {
         }
     }
 
-    fn detect(&mut self, pool: &DetectorPool, frame: &mut ConvertedFrame) -> Option<DetectOutput> {
+    fn detect(&mut self, pool: &DetectorPool, frame: &mut WorkFrame) -> Option<DetectOutput> {
         let rgb = match frame.rgb() {
-            Ok(rgb) => Arc::new(rgb.clone()),
+            Ok(rgb) => rgb,
             Err(e) => {
                 self.slot.add_corrupt(1);
                 tracing::debug!(error = %e, "frame skipped: cannot convert");
@@ -276,7 +298,7 @@ impl Worker {
 
     /// Encodes requested snapshots from the current frame and sends every message to the
     /// store writer, in order.
-    fn emit(&mut self, outputs: Vec<EventOutput>, mut frame: Option<&mut ConvertedFrame>) {
+    fn emit(&mut self, outputs: Vec<EventOutput>, mut frame: Option<&mut WorkFrame>) {
         for out in outputs {
             let mut snapshot = None;
             let mut event = out.event;
@@ -286,7 +308,7 @@ impl Worker {
                     .ok_or_else(|| "no frame".to_string())
                     .and_then(|f| f.rgb().map_err(|e| e.to_string()))
                     .and_then(|rgb| {
-                        encode_snapshot(rgb, SNAPSHOT_MAX_WIDTH, SNAPSHOT_QUALITY)
+                        encode_snapshot(&rgb, SNAPSHOT_MAX_WIDTH, SNAPSHOT_QUALITY)
                             .map_err(|e| e.to_string())
                     });
                 match jpeg {
