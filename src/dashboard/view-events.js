@@ -177,7 +177,8 @@ export class EventList {
       when.append(end);
       const secs = (Date.parse(ev.end_timestamp) - Date.parse(ev.timestamp)) / 1000;
       if (Number.isFinite(secs) && secs >= 0) {
-        when.append(el('span', 'duration', ` (${formatDuration(t, secs)})`));
+        // A visit shorter than a second still lasted: "1 s" reads better than "0 s".
+        when.append(el('span', 'duration', ` (${formatDuration(t, Math.max(1, Math.round(secs)))})`));
       }
     }
     info.append(when);
