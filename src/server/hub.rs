@@ -91,7 +91,9 @@ pub enum StatusChange {
 fn without_rates(s: &StatusData) -> StatusData {
     let mut s = s.clone();
     for c in &mut s.camera_list {
-        c.fps = 0.0;
+        // Whether frames arrive at all is a state (a camera that just came online gets its
+        // first rate at once; one that stalls shows 0 at once); the exact rate is not.
+        c.fps = if c.fps > 0.0 { 1.0 } else { 0.0 };
         c.frames_skipped = 0;
         c.frames_corrupt = 0;
     }
@@ -408,6 +410,11 @@ mod tests {
         let mut f = a.clone();
         f.ai.enabled = false;
         assert_eq!(classify_change(&a, &f), StatusChange::Significant);
+        // Frames starting or stopping is a state, not a rate.
+        let mut stalled = a.clone();
+        stalled.camera_list[0].fps = 0.0;
+        assert_eq!(classify_change(&a, &stalled), StatusChange::Significant);
+        assert_eq!(classify_change(&stalled, &a), StatusChange::Significant);
     }
 
     #[tokio::test(start_paused = true)]
