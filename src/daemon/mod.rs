@@ -3,12 +3,15 @@
 //! (open events ended and stored, clients told); SIGHUP reloads the configuration.
 //!
 //! - `status.rs`: the status board (camera, detector, storage state -> hub).
-//! - `writer.rs`: the store writer thread (commit first, then publish).
+//! - `writer.rs`: the store writer thread (commit first, then publish; `pending.rs` holds
+//!   what the database could not commit yet; `snapshots.rs` writes the pictures).
 //! - `pipeline.rs`: one worker per camera (motion -> detection -> lifecycle).
 //! - `reload.rs`: applying a configuration change.
 
+pub mod pending;
 pub mod pipeline;
 pub mod reload;
+pub mod snapshots;
 pub mod status;
 pub mod writer;
 
@@ -120,13 +123,29 @@ impl Daemon {
         let mut store = tokio::task::spawn_blocking(move || Store::open(&storage_dir))
             .await
             .map_err(join_error)??;
-        let snapshots = Arc::new(SnapshotStore::open(
-            &cfg.storage.dir.join("snapshots"),
-            cfg.storage.max_snapshot_mb.saturating_mul(1024 * 1024),
-        )?);
-        if let Some(old) = store.recovered_from() {
+        // A snapshot folder that cannot be used must not stop events: they are stored without
+        // snapshots and status says why.
+        let snapshot_dir = cfg.storage.dir.join("snapshots");
+        let quota = cfg.storage.max_snapshot_mb.saturating_mul(1024 * 1024);
+        let (snapshots, snapshot_problem) = match SnapshotStore::open(&snapshot_dir, quota) {
+            Ok(s) => (s, None),
+            Err(e) => {
+                tracing::error!(error = %e, "snapshot folder unusable; events are stored without snapshots until it is fixed");
+                (
+                    SnapshotStore::unscanned(&snapshot_dir, quota),
+                    Some(e.to_string()),
+                )
+            }
+        };
+        let snapshots = Arc::new(snapshots);
+        let notice = store.recovered_from().map(|old| {
             tracing::error!(moved_to = %old.display(), "the database was unreadable and was moved aside; started a new one");
-        }
+            format!(
+                "the database was corrupt at start; it was moved to {} and a new, empty one \
+                 was started (earlier events are only in the moved file)",
+                old.display()
+            )
+        });
         let closed = store.close_open_events(time::OffsetDateTime::now_utc())?;
         if !closed.is_empty() {
             tracing::info!(
@@ -134,6 +153,7 @@ impl Daemon {
                 "closed events left open by the previous run"
             );
         }
+        let last_seq = store.last_seq()?;
         let event_ids = Arc::new(AtomicU64::new(store.last_event_number()?));
         let hub = Hub::new(store.epoch().to_string(), env!("CARGO_PKG_VERSION"));
         let board = Arc::new(StatusBoard::new(hub.clone(), initial_board(&cfg)));
@@ -143,11 +163,14 @@ impl Daemon {
 
         let writer = StoreWriter::spawn(WriterContext {
             store,
+            last_seq,
             snapshots: snapshots.clone(),
             storage_dir: cfg.storage.dir.clone(),
             retention: RetentionPolicy::from(&cfg.storage),
             hub: hub.clone(),
             board: board.clone(),
+            notice,
+            snapshot_problem,
         })
         .map_err(|source| DaemonError::Io {
             context: "cannot start the store writer thread".into(),
@@ -408,10 +431,12 @@ fn initial_board(cfg: &Config) -> BoardState {
     BoardState {
         cameras: cfg.cameras.iter().map(initial_status).collect(),
         ai: AiStatus::default(),
+        // The store writer reports the real state (snapshots, notices) as soon as it starts.
         storage: StorageStatus {
             state: "ok".into(),
-            error: None,
             free_mb: writer::free_bytes(&cfg.storage.dir).map(|b| b / (1024 * 1024)),
+            snapshots: "ok".into(),
+            ..StorageStatus::default()
         },
     }
 }
@@ -421,7 +446,7 @@ fn initial_board(cfg: &Config) -> BoardState {
 async fn load_detector(cfg: &Config) -> (Option<Arc<DetectorPool>>, AiStatus) {
     if cfg.detector.backend == config::Backend::None {
         tracing::info!("detector.backend = \"none\": motion events only");
-        return (None, ai_off("disabled"));
+        return (None, ai_off("disabled", None));
     }
     let dcfg = cfg.detector.clone();
     let loaded = tokio::task::spawn_blocking(move || crate::detect::load_detector(&dcfg)).await;
@@ -431,6 +456,7 @@ async fn load_detector(cfg: &Config) -> (Option<Arc<DetectorPool>>, AiStatus) {
             let ai = AiStatus {
                 enabled: true,
                 reason: None,
+                error: None,
                 backend: Some(info.backend),
                 model: Some(info.model),
                 inference_ms: None,
@@ -442,19 +468,26 @@ async fn load_detector(cfg: &Config) -> (Option<Arc<DetectorPool>>, AiStatus) {
                 "detection off ({}): {e}. Events will come from motion. To enable detection, set detector.model to a model file (see docs/configuration.md)",
                 e.reason_code()
             );
-            (None, ai_off(e.reason_code()))
+            (None, ai_off(e.reason_code(), Some(e.to_string())))
         }
         Err(e) => {
             tracing::error!("detector loading crashed: {e}");
-            (None, ai_off("model_load_failed"))
+            (
+                None,
+                ai_off(
+                    "model_load_failed",
+                    Some(format!("loading the model crashed: {e}")),
+                ),
+            )
         }
     }
 }
 
-fn ai_off(reason: &str) -> AiStatus {
+fn ai_off(reason: &str, error: Option<String>) -> AiStatus {
     AiStatus {
         enabled: false,
         reason: Some(reason.to_string()),
+        error,
         ..AiStatus::default()
     }
 }
