@@ -76,8 +76,15 @@ pub fn run_main(config_path: &Path) -> i32 {
         }
     };
     let result = runtime.block_on(async {
+        // Installed before anything starts: a SIGTERM during start-up (systemd stopping a slow
+        // start) then becomes a clean shutdown right after it, instead of the default action
+        // killing the process once the server already answers.
+        let signals = Signals::install().map_err(|source| DaemonError::Io {
+            context: "cannot install signal handlers".into(),
+            source,
+        })?;
         let daemon = Daemon::start(cfg, config_path.to_path_buf(), log).await?;
-        daemon.run_until_stopped().await;
+        daemon.run_until_stopped(signals).await;
         Ok::<(), DaemonError>(())
     });
     // Blocking threads (store reads) must not hold the process up once everything is closed.
@@ -92,6 +99,24 @@ pub fn run_main(config_path: &Path) -> i32 {
             eprintln!("gozcu: {e}");
             1
         }
+    }
+}
+
+/// The signals the daemon handles, installed before it starts.
+pub struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    /// Must run inside the tokio runtime.
+    pub fn install() -> std::io::Result<Signals> {
+        Ok(Signals {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+            hup: signal(SignalKind::hangup())?,
+        })
     }
 }
 
@@ -253,19 +278,12 @@ impl Daemon {
 
     /// Waits for SIGTERM/SIGINT (then shuts down) and handles SIGHUP (reload) and the
     /// watchdog meanwhile.
-    pub async fn run_until_stopped(mut self) {
-        let (mut term, mut int, mut hup) = match (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::interrupt()),
-            signal(SignalKind::hangup()),
-        ) {
-            (Ok(t), Ok(i), Ok(h)) => (t, i, h),
-            _ => {
-                tracing::error!("cannot install signal handlers; shutting down");
-                self.shutdown().await;
-                return;
-            }
-        };
+    pub async fn run_until_stopped(mut self, signals: Signals) {
+        let Signals {
+            mut term,
+            mut int,
+            mut hup,
+        } = signals;
         let watchdog_every = systemd::watchdog_interval();
         let mut watchdog =
             tokio::time::interval(watchdog_every.unwrap_or(Duration::from_secs(3600)));
