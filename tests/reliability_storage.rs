@@ -314,11 +314,11 @@ fn corrupt_database_at_start_is_moved_aside_and_a_new_one_started() {
     assert_eq!(d.stop(), 0);
 }
 
-/// Snapshots cannot be written (a read-only snapshot folder while running): events are
+/// Snapshots cannot be written (the snapshot folder made read-only while running): events are
 /// still stored and sent, without a snapshot URL that would lead nowhere, and status says
 /// why. Once the folder is writable again, snapshots come back.
 #[test]
-fn read_only_snapshot_folder_events_stored_without_snapshots() {
+fn unwritable_snapshot_folder_events_stored_without_snapshots() {
     let base = tempfile::tempdir().unwrap();
     let storage = base.path().join("data");
     let videos = burst_videos(&base.path().join("videos"), 1);
@@ -333,7 +333,7 @@ fn read_only_snapshot_folder_events_stored_without_snapshots() {
         &d.log,
         |s| s.events.iter().any(|e| e["snapshot_url"].is_string()),
     );
-    let Some(ro) = read_only_bind(&storage.join("snapshots")) else {
+    let Some(ro) = unwritable(&storage.join("snapshots")) else {
         return;
     };
     let mark = live.seen().max_seq();
@@ -354,8 +354,8 @@ fn read_only_snapshot_folder_events_stored_without_snapshots() {
     });
     assert_eq!(h["storage"]["state"], "ok", "the database is fine: {h}");
     let why = h["storage"]["snapshot_error"].as_str().unwrap_or_default();
-    assert!(why.contains("Read-only file system"), "{h}");
-    assert!(why.contains("mounted read-only"), "the fix is named: {h}");
+    assert!(why.contains(ro.expected.0), "{h}");
+    assert!(why.contains(ro.expected.1), "the fix is named: {h}");
     // Events that started after the folder went read-only have no snapshot, and no message
     // names a snapshot that does not exist.
     let started_after: Vec<&Value> = seen

@@ -431,20 +431,51 @@ pub fn tmpfs(path: &Path, size_mb: u64) -> Option<Mount> {
     }
 }
 
-/// Makes the existing directory `path` read-only with a read-only bind mount onto itself.
-pub fn read_only_bind(path: &Path) -> Option<Mount> {
-    if !is_root() && !ci() {
-        return cannot("a read-only bind mount", "not root");
+/// A folder made unwritable by a test, with the error text writes into it give; made
+/// writable again on drop.
+pub struct Unwritable {
+    path: PathBuf,
+    mount: Option<Mount>,
+    /// (error, the hint gozcu adds) as in a failed write's message.
+    pub expected: (&'static str, &'static str),
+}
+
+impl Drop for Unwritable {
+    fn drop(&mut self) {
+        if self.mount.take().is_none() {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(&self.path, std::fs::Permissions::from_mode(0o755));
+        }
+    }
+}
+
+/// Makes the existing folder `path` unwritable: as root with a read-only bind mount onto
+/// itself (root ignores permissions), otherwise with `chmod 555` (still readable, so the
+/// snapshots already there can be served). None (skip) only when the mount is impossible
+/// for root outside CI.
+pub fn unwritable(path: &Path) -> Option<Unwritable> {
+    if !is_root() {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o555)).unwrap();
+        return Some(Unwritable {
+            path: path.to_owned(),
+            mount: None,
+            expected: ("Permission denied", "needs write permission"),
+        });
     }
     let source = path.display().to_string();
     if let Err(e) =
         mount(&["--bind", &source], path).and_then(|()| mount(&["-o", "remount,bind,ro"], path))
     {
         let _ = Command::new("umount").arg("-l").arg(path).status();
-        return cannot("a read-only bind mount", &e);
+        cannot("a read-only bind mount", &e)?;
     }
-    Some(Mount {
+    Some(Unwritable {
         path: path.to_owned(),
+        mount: Some(Mount {
+            path: path.to_owned(),
+        }),
+        expected: ("Read-only file system", "mounted read-only"),
     })
 }
 
