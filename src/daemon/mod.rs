@@ -181,7 +181,10 @@ impl Daemon {
         let last_seq = store.last_seq()?;
         let event_ids = Arc::new(AtomicU64::new(store.last_event_number()?));
         let hub = Hub::new(store.epoch().to_string(), env!("CARGO_PKG_VERSION"));
-        let board = Arc::new(StatusBoard::new(hub.clone(), initial_board(&cfg)));
+        let board = Arc::new(StatusBoard::new(
+            hub.clone(),
+            initial_board(&cfg, notice.clone(), snapshot_problem.clone()),
+        ));
 
         let (detector, ai) = load_detector(&cfg).await;
         board.set_ai(ai);
@@ -445,15 +448,27 @@ fn join_error(e: tokio::task::JoinError) -> DaemonError {
     }
 }
 
-fn initial_board(cfg: &Config) -> BoardState {
+/// The status before anything ran; start-up findings (a corrupt database moved aside, an
+/// unusable snapshot folder) are in it from the first status on.
+fn initial_board(
+    cfg: &Config,
+    notice: Option<String>,
+    snapshot_problem: Option<String>,
+) -> BoardState {
     BoardState {
         cameras: cfg.cameras.iter().map(initial_status).collect(),
         ai: AiStatus::default(),
-        // The store writer reports the real state (snapshots, notices) as soon as it starts.
         storage: StorageStatus {
             state: "ok".into(),
             free_mb: writer::free_bytes(&cfg.storage.dir).map(|b| b / (1024 * 1024)),
-            snapshots: "ok".into(),
+            snapshots: if snapshot_problem.is_some() {
+                "error"
+            } else {
+                "ok"
+            }
+            .into(),
+            snapshot_error: snapshot_problem,
+            notice,
             ..StorageStatus::default()
         },
     }
