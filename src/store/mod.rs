@@ -48,8 +48,8 @@ pub struct Store {
     dir: PathBuf,
     epoch: String,
     recovered_from: Option<PathBuf>,
-    /// (device, inode) of the database file `conn` has open, to notice it being deleted.
-    identity: Option<(u64, u64)>,
+    /// The database file and its side files as `conn` has them open, to notice deletion.
+    files: restore::OpenFiles,
     _lock: Flock<File>,
 }
 
@@ -67,7 +67,7 @@ impl Store {
             .query_row("SELECT epoch FROM meta WHERE id = 1", [], |r| r.get(0))
             .map_err(|e| StoreError::db(&db, "reading the epoch", e))?;
         Ok(Store {
-            identity: restore::identity(&db),
+            files: restore::OpenFiles::of(&db),
             conn,
             db,
             dir: dir.to_owned(),
@@ -185,6 +185,7 @@ impl Store {
         let value = f(&tx, &self.db)?;
         tx.commit()
             .map_err(|e| StoreError::db(&self.db, "committing", e))?;
+        self.files.complete(&self.db);
         Ok(value)
     }
 }

@@ -26,7 +26,8 @@ use super::{Store, StoreError};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FileState {
     Same,
-    /// Deleted (or renamed away): restore it with [`Store::restore`].
+    /// Deleted (or renamed away), or one of its side files (`-wal`, `-shm`) is: restore it
+    /// with [`Store::restore`].
     Missing,
     /// Another file now has the name. It is left alone; the store keeps using its own.
     Replaced,
@@ -35,6 +36,39 @@ pub enum FileState {
 /// (device, inode) of `path`, to recognise the file later.
 pub(crate) fn identity(path: &Path) -> Option<(u64, u64)> {
     std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+}
+
+/// The database file and its WAL side files as the writer opened them. SQLite keeps the
+/// same `-wal` and `-shm` files while a connection is open, so a different or missing one
+/// means it was deleted under the writer: its commits would then go to a file nobody else
+/// sees (`rm gozcu.db*` removes the files one by one, so the main file may already be a
+/// restored one when the side files go).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct OpenFiles {
+    db: Option<(u64, u64)>,
+    wal: Option<(u64, u64)>,
+    shm: Option<(u64, u64)>,
+}
+
+impl OpenFiles {
+    pub(crate) fn of(db: &Path) -> OpenFiles {
+        OpenFiles {
+            db: identity(db),
+            wal: identity(&with_suffix(db, "-wal")),
+            shm: identity(&with_suffix(db, "-shm")),
+        }
+    }
+
+    /// Records side files SQLite created after `of` (it makes them on first use), while the
+    /// main file is still ours. Called after each commit; a no-op once both are known.
+    pub(crate) fn complete(&mut self, db: &Path) {
+        if (self.wal.is_some() && self.shm.is_some()) || identity(db) != self.db {
+            return;
+        }
+        let now = OpenFiles::of(db);
+        self.wal = self.wal.or(now.wal);
+        self.shm = self.shm.or(now.shm);
+    }
 }
 
 fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
@@ -81,18 +115,25 @@ pub fn move_aside_replaced(db: &Path) -> Result<PathBuf, StoreError> {
 }
 
 impl Store {
-    /// Whether `gozcu.db` is still the file this store has open (one `stat`).
+    /// Whether `gozcu.db` (and its side files) are still the files this store has open
+    /// (a few `stat`s).
     pub fn file_state(&self) -> FileState {
-        let Some(ours) = self.identity else {
+        let Some(ours) = self.files.db else {
             return FileState::Same;
         };
         match std::fs::metadata(&self.db) {
-            Ok(m) if (m.dev(), m.ino()) == ours => FileState::Same,
-            Ok(_) => FileState::Replaced,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => FileState::Missing,
+            Ok(m) if (m.dev(), m.ino()) == ours => {}
+            Ok(_) => return FileState::Replaced,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return FileState::Missing,
             // Cannot tell (e.g. a permission problem); the next write will say more.
-            Err(_) => FileState::Same,
+            Err(_) => return FileState::Same,
         }
+        for (opened, suffix) in [(self.files.wal, "-wal"), (self.files.shm, "-shm")] {
+            if opened.is_some_and(|id| identity(&with_suffix(&self.db, suffix)) != Some(id)) {
+                return FileState::Missing;
+            }
+        }
+        FileState::Same
     }
 
     /// Writes the open (deleted) database back to `gozcu.db` and continues on that file.
@@ -135,7 +176,7 @@ impl Store {
             Ok(conn) => {
                 let old = std::mem::replace(&mut self.conn, conn);
                 drop(old);
-                self.identity = identity(&self.db);
+                self.files = OpenFiles::of(&self.db);
                 Ok(())
             }
             Err(e) => {
@@ -179,16 +220,18 @@ mod tests {
         let db = store.path().to_owned();
         store.append(&event(1)).unwrap();
         let epoch = store.epoch().to_string();
-        for (round, side_files_too) in [false, true].into_iter().enumerate() {
+        // The main file; all three; only the log (the rest of an `rm gozcu.db*` that raced
+        // with a restore).
+        let rounds = [vec![""], vec!["", "-wal", "-shm"], vec!["-wal"]];
+        for (round, files) in rounds.iter().enumerate() {
             let old_reader = store.reader().unwrap();
             assert!(old_reader.is_current());
-            std::fs::remove_file(&db).unwrap();
-            if side_files_too {
-                let _ = std::fs::remove_file(with_suffix(&db, "-wal"));
-                let _ = std::fs::remove_file(with_suffix(&db, "-shm"));
+            for suffix in files {
+                std::fs::remove_file(with_suffix(&db, suffix)).unwrap();
             }
             assert_eq!(store.file_state(), FileState::Missing);
-            assert!(!old_reader.is_current());
+            // Readers only watch the main file; they reopen once the restore replaced it.
+            assert_eq!(old_reader.is_current(), !files.contains(&""));
             // The deleted file still takes writes.
             store.append(&event(2 + round as u64)).unwrap();
             store.restore().unwrap();
@@ -211,7 +254,7 @@ mod tests {
         // Still a healthy database after the store closes and opens again.
         drop(store);
         let store = Store::open(dir.path()).unwrap();
-        assert_eq!(store.last_seq().unwrap(), 5);
+        assert_eq!(store.last_seq().unwrap(), 7);
         assert!(store.recovered_from().is_none());
     }
 
