@@ -67,7 +67,8 @@ impl Archive {
     {
         let this = self.clone();
         tokio::task::spawn_blocking(move || {
-            let pooled = this.idle().pop();
+            // A pooled reader of a file that was deleted (and restored) would read stale data.
+            let pooled = this.idle().pop().filter(StoreReader::is_current);
             let reader = match pooled {
                 Some(r) => r,
                 None => StoreReader::open(&this.inner.dir)?,
