@@ -7,7 +7,7 @@
 
 use crate::daemon::status::StatusBoard;
 use crate::server::Hub;
-use crate::server::protocol::{EventData, StorageStatus};
+use crate::server::protocol::{EventData, Phase, StorageStatus};
 use crate::store::snapshots::SnapshotStore;
 use crate::store::{RetentionPolicy, Store};
 use std::collections::VecDeque;
@@ -166,6 +166,7 @@ fn flush(ctx: &mut WriterContext, pending: &mut VecDeque<EventMessage>) {
         };
         match ctx.store.append(event) {
             Ok(logged) => {
+                log_stored(event, logged.seq);
                 pending.pop_front();
                 ctx.hub.publish_event(logged);
                 set_storage_ok(ctx);
@@ -179,6 +180,27 @@ fn flush(ctx: &mut WriterContext, pending: &mut VecDeque<EventMessage>) {
                 });
                 return;
             }
+        }
+    }
+}
+
+/// One log line per stored event start and end (updates at debug level), with the ids as
+/// fields: in the journal `journalctl -u gozcu EVENT_ID=evt-42` lists one visit and
+/// `CAMERA_ID=cam-1` one camera's events (logging.rs).
+fn log_stored(event: &EventData, seq: i64) {
+    let (camera_id, event_id, event_type) = (&event.camera_id, &event.id, &event.event_type);
+    match event.phase {
+        Phase::Update => tracing::debug!(%camera_id, %event_id, %event_type, seq, "event update"),
+        phase => {
+            let why = event
+                .end_reason
+                .as_deref()
+                .map(|r| format!(" ({r})"))
+                .unwrap_or_default();
+            tracing::info!(
+                %camera_id, %event_id, %event_type, seq, confidence = event.confidence,
+                "event {}: {event_type} on {camera_id}{why}", phase.as_str()
+            )
         }
     }
 }
