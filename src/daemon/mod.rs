@@ -106,6 +106,26 @@ pub struct Daemon {
     server: Option<ServerHandle>,
     event_ids: Arc<AtomicU64>,
     origin: Instant,
+    signals: Option<Signals>,
+}
+
+/// SIGTERM, SIGINT and SIGHUP, installed first thing in `start`: a SIGHUP (`systemctl
+/// reload`) that arrives once READY=1 is out, or even during start-up, is then queued for the
+/// main loop instead of killing the process with the signal's default action.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> std::io::Result<Signals> {
+        Ok(Signals {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+            hup: signal(SignalKind::hangup())?,
+        })
+    }
 }
 
 impl Daemon {
@@ -115,6 +135,13 @@ impl Daemon {
         log: Option<crate::logging::LogHandle>,
     ) -> Result<Daemon, DaemonError> {
         let origin = Instant::now();
+        let signals = match Signals::install() {
+            Ok(s) => Some(s),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot install signal handlers");
+                None
+            }
+        };
         tracing::info!(version = env!("CARGO_PKG_VERSION"), config = %config_path.display(), "gozcu starting");
         let storage_dir = cfg.storage.dir.clone();
         let mut store = tokio::task::spawn_blocking(move || Store::open(&storage_dir))
@@ -178,6 +205,7 @@ impl Daemon {
             server: Some(server),
             event_ids,
             origin,
+            signals,
         };
         let cameras = daemon.cfg.cameras.clone();
         for cam in cameras.into_iter().filter(|c| c.enabled) {
@@ -232,17 +260,15 @@ impl Daemon {
     /// Waits for SIGTERM/SIGINT (then shuts down) and handles SIGHUP (reload) and the
     /// watchdog meanwhile.
     pub async fn run_until_stopped(mut self) {
-        let (mut term, mut int, mut hup) = match (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::interrupt()),
-            signal(SignalKind::hangup()),
-        ) {
-            (Ok(t), Ok(i), Ok(h)) => (t, i, h),
-            _ => {
-                tracing::error!("cannot install signal handlers; shutting down");
-                self.shutdown().await;
-                return;
-            }
+        let Some(Signals {
+            mut term,
+            mut int,
+            mut hup,
+        }) = self.signals.take()
+        else {
+            tracing::error!("no signal handlers; shutting down");
+            self.shutdown().await;
+            return;
         };
         let watchdog_every = systemd::watchdog_interval();
         let mut watchdog =
