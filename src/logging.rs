@@ -15,6 +15,8 @@
 //!   every event inside the span. Do not name fields after journald's own (`message`,
 //!   `priority`, `syslog_identifier`, `code_*`): they would be overwritten or confusing.
 //! - Never log the server token or full client URLs with `token=`.
+//!
+//! Journal priorities follow syslog: error 3, warn 4, info 6, debug and trace 7.
 
 use crate::config::LogLevel;
 use std::io::IsTerminal;
@@ -108,6 +110,19 @@ fn journal_requested() -> bool {
     }
 }
 
+/// Journal priorities as syslog names them: info is 6 (tracing-journald's default makes it 5,
+/// "notice", so every info line would pass `journalctl -p notice` and show in bold), debug
+/// and trace are 7.
+fn priorities() -> tracing_journald::PriorityMappings {
+    use tracing_journald::Priority;
+    tracing_journald::PriorityMappings {
+        info: Priority::Informational,
+        debug: Priority::Debug,
+        trace: Priority::Debug,
+        ..tracing_journald::PriorityMappings::new()
+    }
+}
+
 /// Sets up the global subscriber. A second call returns `AlreadyInitialized`.
 pub fn init(level: LogLevel) -> Result<LogHandle, LoggingError> {
     let rust_log = std::env::var("RUST_LOG")
@@ -127,7 +142,8 @@ pub fn init(level: LogLevel) -> Result<LogHandle, LoggingError> {
         match tracing_journald::layer() {
             Ok(l) => Some(
                 l.with_syslog_identifier(SYSLOG_IDENTIFIER.to_string())
-                    .with_field_prefix(None),
+                    .with_field_prefix(None)
+                    .with_priority_mappings(priorities()),
             ),
             Err(e) => {
                 journald_error = Some(e);

@@ -170,6 +170,35 @@ fn missing_model_falls_back_to_motion_with_reason_no_model() {
     assert_eq!(d.stop(), 0);
 }
 
+/// `backend = "auto"` with an `.rknn` model in a build without the rknn feature: the CPU
+/// model runs and status says why the NPU is not used (the rknn build's own case, the
+/// stub runtime failing init, is tests/rknn_daemon.rs).
+#[cfg(not(feature = "rknn"))]
+#[test]
+fn auto_without_npu_support_runs_the_cpu_model_and_status_says_why() {
+    let Some(shared) = shared_dir() else { return };
+    let body = MOTION_ONLY.replace(
+        "backend = \"none\"",
+        &format!(
+            "backend = \"auto\"\nmodel = \"{{dir}}/yolox_nano-rk3588.rknn\"\ncpu_model = \"{}\"",
+            shared.join("models/yolox_nano.onnx").display()
+        ),
+    );
+    let mut d = start(&body);
+    let h = d.wait_health("detector loaded", Duration::from_secs(120), |h| {
+        h["ai"]["enabled"] == true
+    });
+    assert_eq!(h["ai"]["backend"], "cpu", "{h}");
+    assert_eq!(h["ai"]["model"], "yolox_nano.onnx");
+    assert_eq!(h["ai"]["fallback"]["reason"], "npu_unavailable", "{h}");
+    assert_eq!(
+        h["ai"]["fallback"]["message"],
+        "NPU unavailable: built without the rknn feature; rebuild with `--features rknn` or \
+         set detector.backend = \"cpu\" with an ONNX model"
+    );
+    assert_eq!(d.stop(), 0);
+}
+
 #[test]
 fn sighup_applies_a_valid_change_and_keeps_running_on_an_invalid_one() {
     let mut d = start(MOTION_ONLY);

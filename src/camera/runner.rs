@@ -94,7 +94,7 @@ impl CameraRunner {
         let thread = match thread {
             Ok(t) => Some(t),
             Err(e) => {
-                tracing::error!(camera = %id, "cannot start camera thread: {e}");
+                tracing::error!(camera_id = %id, "cannot start camera thread: {e}");
                 None
             }
         };
@@ -116,7 +116,7 @@ impl CameraRunner {
     pub fn stop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
         if let Some(Err(_)) = self.thread.take().map(JoinHandle::join) {
-            tracing::error!(camera = %self.id, "camera thread panicked");
+            tracing::error!(camera_id = %self.id, "camera thread panicked");
         }
     }
 
@@ -179,7 +179,11 @@ impl Worker {
     }
 
     fn run(&mut self) {
-        tracing::info!(camera = %self.cfg.id, device = %self.cfg.device, "camera thread started");
+        // Every log line of this thread (sources included) carries the camera's id, which
+        // journald shows as CAMERA_ID (logging.rs).
+        let span = tracing::info_span!("camera", camera_id = %self.cfg.id);
+        let _enter = span.enter();
+        tracing::info!(device = %self.cfg.device, "camera thread started");
         self.publish();
         while !self.stop.load(Ordering::SeqCst) {
             let now = Instant::now();
@@ -201,7 +205,7 @@ impl Worker {
         }
         self.source.close();
         self.slot.close();
-        tracing::info!(camera = %self.cfg.id, "camera thread stopped");
+        tracing::info!("camera thread stopped");
     }
 
     fn check_hotplug(&mut self, now: Instant) {
@@ -225,7 +229,7 @@ impl Worker {
             }
         }
         if hit {
-            tracing::debug!(camera = %self.cfg.id, "video device added; probing now");
+            tracing::debug!("video device added; probing now");
             let actions = self.sup.handle(now, Event::DeviceAdded);
             self.apply(actions);
         }
@@ -273,7 +277,7 @@ impl Worker {
                     let event = match result {
                         Ok(()) => {
                             self.last_frame = now;
-                            tracing::debug!(camera = %self.cfg.id, "opened {}", self.source.describe());
+                            tracing::debug!("opened {}", self.source.describe());
                             Event::OpenOk
                         }
                         Err(e) => {
@@ -301,15 +305,15 @@ impl Worker {
     }
 
     fn log_transition(&self, from: CamState, to: CamState, reason: &str) {
-        let (id, from, to_s) = (&self.cfg.id, from.as_str(), to.as_str());
+        let (from, to_s) = (from.as_str(), to.as_str());
         match to {
-            CamState::Online => tracing::info!(
-                camera = %id, "camera {from} -> online: {}", self.source.describe()
-            ),
-            CamState::Retrying | CamState::Down => {
-                tracing::warn!(camera = %id, "camera {from} -> {to_s}: {reason}")
+            CamState::Online => {
+                tracing::info!("camera {from} -> online: {}", self.source.describe())
             }
-            _ => tracing::info!(camera = %id, "camera {from} -> {to_s}: {reason}"),
+            CamState::Retrying | CamState::Down => {
+                tracing::warn!("camera {from} -> {to_s}: {reason}")
+            }
+            _ => tracing::info!("camera {from} -> {to_s}: {reason}"),
         }
     }
 

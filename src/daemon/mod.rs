@@ -18,7 +18,7 @@ pub mod writer;
 use crate::camera::runner::initial_status;
 use crate::config::{self, Config};
 use crate::detect::pool::DetectorPool;
-use crate::server::protocol::{AiStatus, StorageStatus};
+use crate::server::protocol::{AiFallback, AiStatus, StorageStatus};
 use crate::server::{Archive, Hub, ServerHandle, ServerSettings};
 use crate::store::snapshots::SnapshotStore;
 use crate::store::{RetentionPolicy, Store};
@@ -266,17 +266,18 @@ impl Daemon {
     fn status_line(&self) -> String {
         let state = self.board.state();
         let online = state.cameras.iter().filter(|c| c.state == "online").count();
-        let detector = match (&state.ai.backend, &state.ai.model, &state.ai.reason) {
-            (Some(b), Some(m), _) if state.ai.enabled => format!("{b} {m}"),
-            (_, _, Some(reason)) => format!("off ({reason})"),
-            _ => "off".to_string(),
-        };
-        systemd::status_line(
+        let line = systemd::status_line(
             online,
             self.cfg.cameras.len(),
-            &detector,
+            &status::detector_summary(&state.ai),
             self.hub.client_count(),
-        )
+        );
+        // A refused reload stays in STATUS= (like in the status message) until a good one,
+        // so `systemctl status` keeps showing it after the next periodic update.
+        match status::reload_note(&state.config) {
+            Some(note) => format!("{line}; {note}"),
+            None => line,
+        }
     }
 
     /// Waits for SIGTERM/SIGINT (then shuts down) and handles SIGHUP (reload) and the
@@ -312,13 +313,13 @@ impl Daemon {
             Ok(new) => new,
             Err(e) => {
                 tracing::error!("reload failed, still running the previous configuration: {e}");
-                systemd::notify_ready(&format!(
-                    "reload failed, running the previous configuration: {}",
-                    first_line(&e.to_string())
-                ));
+                let at = crate::events::rfc3339(time::OffsetDateTime::now_utc());
+                self.board.set_reload_error(Some((e.to_string(), at)));
+                systemd::notify_ready(&self.status_line());
                 return;
             }
         };
+        self.board.set_reload_error(None);
         let changes = config::diff(&self.cfg, &new);
         if changes.is_empty() {
             tracing::info!("reload: configuration unchanged");
@@ -437,10 +438,6 @@ impl Daemon {
 /// CPU takes well under a second; 20 s leaves room for the slowest boards).
 const STALL_LIMIT: Duration = Duration::from_secs(20);
 
-fn first_line(s: &str) -> &str {
-    s.lines().next().unwrap_or(s)
-}
-
 fn join_error(e: tokio::task::JoinError) -> DaemonError {
     DaemonError::Io {
         context: "start-up task failed".into(),
@@ -471,6 +468,7 @@ fn initial_board(
             notice,
             ..StorageStatus::default()
         },
+        config: Default::default(),
     }
 }
 
@@ -493,6 +491,10 @@ async fn load_detector(cfg: &Config) -> (Option<Arc<DetectorPool>>, AiStatus) {
                 backend: Some(info.backend),
                 model: Some(info.model),
                 inference_ms: None,
+                fallback: info.fallback.map(|f| AiFallback {
+                    reason: f.reason.to_string(),
+                    message: f.message,
+                }),
             };
             (Some(Arc::new(pool)), ai)
         }

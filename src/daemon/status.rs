@@ -3,7 +3,9 @@
 //! latest value and rate-limits rate-like fields, so owners may report as often as they like.
 
 use crate::server::Hub;
-use crate::server::protocol::{AiStatus, CameraCounts, CameraStatus, StatusData, StorageStatus};
+use crate::server::protocol::{
+    AiStatus, CameraCounts, CameraStatus, ConfigStatus, StatusData, StorageStatus,
+};
 use std::sync::Mutex;
 
 /// Everything the status message is made of, before composition.
@@ -13,6 +15,7 @@ pub struct BoardState {
     pub cameras: Vec<CameraStatus>,
     pub ai: AiStatus,
     pub storage: StorageStatus,
+    pub config: ConfigStatus,
 }
 
 /// Pure: builds the status message data (the hub fills clients, version and uptime).
@@ -32,6 +35,7 @@ pub fn compose(state: &BoardState) -> StatusData {
         ai: state.ai.clone(),
         camera_list: state.cameras.clone(),
         storage: state.storage.clone(),
+        config: state.config.clone(),
         ..StatusData::default()
     }
 }
@@ -86,9 +90,41 @@ impl StatusBoard {
         self.update(|s| s.storage = storage);
     }
 
+    /// Records a refused reload (`Some((message, RFC 3339 time))`) or clears it (`None`,
+    /// after a reload that was applied).
+    pub fn set_reload_error(&self, error: Option<(String, String)>) {
+        self.update(|s| {
+            let (msg, at) = error.unzip();
+            s.config.reload_error = msg;
+            s.config.reload_error_at = at;
+        });
+    }
+
     pub fn state(&self) -> BoardState {
         self.state.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
+}
+
+/// Pure: the detector part of the systemd STATUS= line, e.g. `cpu yolox_nano.onnx`,
+/// `cpu yolox_nano.onnx (NPU fallback: npu_unavailable)` or `off (no_model)`.
+pub fn detector_summary(ai: &AiStatus) -> String {
+    match (&ai.backend, &ai.model, &ai.reason) {
+        (Some(b), Some(m), _) if ai.enabled => match &ai.fallback {
+            Some(f) => format!("{b} {m} (NPU fallback: {})", f.reason),
+            None => format!("{b} {m}"),
+        },
+        (_, _, Some(reason)) => format!("off ({reason})"),
+        _ => "off".to_string(),
+    }
+}
+
+/// Pure: the STATUS= line's note about a refused reload (first line of its message), if any.
+pub fn reload_note(config: &ConfigStatus) -> Option<String> {
+    let msg = config.reload_error.as_deref()?;
+    let first = msg.lines().next().unwrap_or(msg);
+    Some(format!(
+        "last reload failed, running the previous configuration: {first}"
+    ))
 }
 
 #[cfg(test)]
@@ -128,5 +164,50 @@ mod tests {
         );
         assert_eq!(data.camera_list.len(), 6);
         assert_eq!(data.camera_list[4].id, "e");
+    }
+
+    #[test]
+    fn detector_summary_names_backend_fallback_or_reason() {
+        use crate::server::protocol::AiFallback;
+        let mut ai = AiStatus {
+            enabled: true,
+            backend: Some("cpu".into()),
+            model: Some("yolox_nano.onnx".into()),
+            ..AiStatus::default()
+        };
+        assert_eq!(detector_summary(&ai), "cpu yolox_nano.onnx");
+        ai.fallback = Some(AiFallback {
+            reason: "npu_unavailable".into(),
+            message: "NPU unavailable: no /dev/rknpu".into(),
+        });
+        assert_eq!(
+            detector_summary(&ai),
+            "cpu yolox_nano.onnx (NPU fallback: npu_unavailable)"
+        );
+        let off = AiStatus {
+            reason: Some("no_model".into()),
+            ..AiStatus::default()
+        };
+        assert_eq!(detector_summary(&off), "off (no_model)");
+        assert_eq!(detector_summary(&AiStatus::default()), "off");
+    }
+
+    #[test]
+    fn reload_error_is_composed_and_summarised_by_its_first_line() {
+        let mut state = BoardState::default();
+        assert_eq!(reload_note(&state.config), None);
+        state.config.reload_error =
+            Some("config /etc/gozcu/gozcu.toml: server.listen: bad\nmore".into());
+        state.config.reload_error_at = Some("2026-01-02T03:04:05Z".into());
+        assert_eq!(
+            reload_note(&state.config).as_deref(),
+            Some(
+                "last reload failed, running the previous configuration: config /etc/gozcu/gozcu.toml: server.listen: bad"
+            )
+        );
+        let data = compose(&state);
+        assert_eq!(data.config, state.config);
+        let json = serde_json::to_value(&data).unwrap();
+        assert_eq!(json["config"]["reload_error_at"], "2026-01-02T03:04:05Z");
     }
 }

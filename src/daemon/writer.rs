@@ -19,7 +19,7 @@ use crate::daemon::snapshots::SnapshotWriter;
 use crate::daemon::status::StatusBoard;
 use crate::server::Hub;
 use crate::server::hub::LiveEvent;
-use crate::server::protocol::{EventData, StorageStatus};
+use crate::server::protocol::{EventData, Phase, StorageStatus};
 use crate::store::snapshots::SnapshotStore;
 use crate::store::{FileState, RetentionPolicy, Store, StoreError, log_entry};
 use std::path::PathBuf;
@@ -218,6 +218,7 @@ impl Writer {
         } else {
             match self.ctx.store.append(&event) {
                 Ok(logged) => {
+                    log_published(&event, logged.seq);
                     self.pending.committed(logged.seq);
                     self.ctx.hub.publish_event(logged);
                     self.db_ok();
@@ -245,6 +246,7 @@ impl Writer {
                 return;
             }
         };
+        log_published(&event, seq);
         let live = LiveEvent::from(&logged);
         if let Some(old) = self.pending.hold(Held {
             event,
@@ -435,6 +437,27 @@ impl Writer {
         ) {
             Ok(report) => tracing::debug!(?report, "retention applied"),
             Err(e) => tracing::warn!(error = %e, "retention failed"),
+        }
+    }
+}
+
+/// One log line per published event start and end (updates at debug level), with the ids as
+/// fields: in the journal `journalctl -u gozcu EVENT_ID=evt-42` lists one visit and
+/// `CAMERA_ID=cam-1` one camera's events (logging.rs).
+fn log_published(event: &EventData, seq: i64) {
+    let (camera_id, event_id, event_type) = (&event.camera_id, &event.id, &event.event_type);
+    match event.phase {
+        Phase::Update => tracing::debug!(%camera_id, %event_id, %event_type, seq, "event update"),
+        phase => {
+            let why = event
+                .end_reason
+                .as_deref()
+                .map(|r| format!(" ({r})"))
+                .unwrap_or_default();
+            tracing::info!(
+                %camera_id, %event_id, %event_type, seq, confidence = event.confidence,
+                "event {}: {event_type} on {camera_id}{why}", phase.as_str()
+            )
         }
     }
 }

@@ -40,6 +40,11 @@ const en = {
   'ai.reason.npu_unavailable': 'the NPU is not available',
   'ai.reason.disabled': 'turned off in the configuration',
   'ai.reason.unknown': 'off ({reason})',
+  'ai.npu': 'NPU',
+  'ai.fallback': 'not used, detecting on the CPU: {reason}',
+  'ai.fallback.npu_unavailable': 'the NPU is not available',
+  'ai.fallback.model_load_failed': 'the NPU model could not be loaded',
+  'ai.fallback.no_model': 'the NPU model file is missing',
   'sys.title': 'Device',
   'sys.storage': 'Storage',
   'sys.storage.ok': 'OK, {free} free',
@@ -48,6 +53,8 @@ const en = {
   'sys.clients': 'Dashboards connected',
   'sys.uptime': 'Up for',
   'sys.version': 'Version',
+  'sys.config': 'Configuration',
+  'sys.config.reloadFailed': 'reload at {time} failed, still running the previous configuration: {error}',
   'events.title': 'Events',
   'events.empty': 'No events yet. They appear here as soon as a camera sees something.',
   'events.loading': 'Loading history…',
@@ -116,6 +123,11 @@ const tr = {
   'ai.reason.npu_unavailable': 'NPU kullanılamıyor',
   'ai.reason.disabled': 'yapılandırmada kapatılmış',
   'ai.reason.unknown': 'kapalı ({reason})',
+  'ai.npu': 'NPU',
+  'ai.fallback': 'kullanılmıyor, algılama CPU üzerinde: {reason}',
+  'ai.fallback.npu_unavailable': 'NPU kullanılamıyor',
+  'ai.fallback.model_load_failed': 'NPU modeli yüklenemedi',
+  'ai.fallback.no_model': 'NPU model dosyası yok',
   'sys.title': 'Cihaz',
   'sys.storage': 'Depolama',
   'sys.storage.ok': 'Sorunsuz, {free} boş',
@@ -124,6 +136,8 @@ const tr = {
   'sys.clients': 'Bağlı paneller',
   'sys.uptime': 'Çalışma süresi',
   'sys.version': 'Sürüm',
+  'sys.config': 'Yapılandırma',
+  'sys.config.reloadFailed': '{time} yeniden yüklemesi başarısız, önceki yapılandırmayla çalışmaya devam ediyor: {error}',
   'events.title': 'Olaylar',
   'events.empty': 'Henüz olay yok. Bir kamera bir şey gördüğünde burada görünür.',
   'events.loading': 'Geçmiş yükleniyor…',
@@ -200,6 +214,17 @@ export function aiReasonText(t, reason) {
   const key = `ai.reason.${reason}`;
   const text = t(key);
   return text === key ? t('ai.reason.unknown', { reason }) : text;
+}
+
+/**
+ * Why `detector.backend = "auto"` runs on the CPU (status `ai.fallback`), in words; an
+ * unknown reason code is shown as sent.
+ */
+export function aiFallbackText(t, fallback) {
+  const reason = fallback?.reason ?? '?';
+  const key = `ai.fallback.${reason}`;
+  const text = t(key);
+  return t('ai.fallback', { reason: text === key ? String(reason) : text });
 }
 
 /** 0.873 -> "87%" (en) / "%87" (tr). */

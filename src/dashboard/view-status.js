@@ -1,8 +1,11 @@
-// Renders the connection indicator and the device status (camera counts and list, detector,
-// storage, uptime) from the `status` message. DOM only through textContent, never HTML
+// Renders the connection indicator and the device status (camera counts and list, detector
+// with its NPU fallback reason, storage, a refused configuration reload, uptime) from the
+// `status` message. DOM only through textContent, never HTML
 // built from data.
 
-import { aiReasonText, formatDuration, formatMegabytes } from './i18n.js';
+import {
+  aiFallbackText, aiReasonText, formatDuration, formatMegabytes, formatTime,
+} from './i18n.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -104,12 +107,21 @@ export function renderStatus(t, status) {
       const ms = new Intl.NumberFormat(t.locale, { maximumFractionDigits: 1 }).format(ai.inference_ms);
       fact(aiList, t('ai.inference'), t('ai.ms', { ms }));
     }
+    if (ai.fallback) {
+      fact(aiList, t('ai.npu'), aiFallbackText(t, ai.fallback), 'warn ai-fallback');
+      if (ai.fallback.message) aiList.append(el('p', 'ai-reason ai-fallback-message mono', ai.fallback.message));
+    }
   } else {
     aiList.append(el('p', 'ai-reason', aiReasonText(t, ai.reason ?? 'disabled')));
   }
 
   const sys = $('sys-details');
   sys.replaceChildren();
+  const reloadError = status.config?.reload_error;
+  if (reloadError) {
+    const time = formatTime(t, status.config.reload_error_at) || '?';
+    fact(sys, t('sys.config'), t('sys.config.reloadFailed', { time, error: reloadError }), 'bad reload-error');
+  }
   const storage = status.storage ?? {};
   if (storage.state === 'error') {
     fact(sys, t('sys.storage'), t('sys.storage.error', { error: storage.error ?? '?' }), 'bad');

@@ -22,6 +22,29 @@ pub struct AiStatus {
     pub backend: Option<String>,
     pub model: Option<String>,
     pub inference_ms: Option<f64>,
+    /// Set when `detector.backend = "auto"` runs on the CPU because the NPU model could not
+    /// be used: why not. Null otherwise.
+    #[serde(default)]
+    pub fallback: Option<AiFallback>,
+}
+
+/// `ai.fallback`: why `auto` fell back from the NPU to the CPU.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AiFallback {
+    /// The NPU's reason code: `npu_unavailable`, `model_load_failed` or `no_model`.
+    pub reason: String,
+    /// The NPU error's message, e.g. "NPU unavailable: ...".
+    pub message: String,
+}
+
+/// `config`: the state of the configuration file as the daemon last read it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ConfigStatus {
+    /// Why the last reload (SIGHUP) was refused, the same message `check-config` prints;
+    /// the daemon keeps running the previous configuration. Null after a good reload.
+    pub reload_error: Option<String>,
+    /// When that reload was refused, RFC 3339 UTC; null with `reload_error`.
+    pub reload_error_at: Option<String>,
 }
 
 /// One camera in `camera_list`.
@@ -78,6 +101,9 @@ pub struct StatusData {
     /// `epoch=` when resuming so a `since` from another database is answered with `reset`.
     #[serde(default)]
     pub epoch: String,
+    /// Configuration state: a refused reload stays visible here until a good one.
+    #[serde(default)]
+    pub config: ConfigStatus,
 }
 
 /// Lifecycle phase of an event message.
@@ -126,6 +152,9 @@ pub struct EventData {
 /// Server -> client messages.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", content = "data", rename_all = "lowercase")]
+// Built once per message and serialized at once (never stored in bulk), so the size of the
+// largest variant costs nothing worth a Box.
+#[allow(clippy::large_enum_variant)]
 pub enum ServerMessage {
     Status(StatusData),
     Event(EventData),

@@ -4,9 +4,10 @@
 #
 #   build.sh plain   default features            -> $BOARD_ROOT/build/out/gozcu
 #   build.sh rknn    --features rknn, linked     -> $BOARD_ROOT/build/out/gozcu-rknn
-#                    against the stub librknnrt.so built from tests/rknn-stub/ by the
-#                    aarch64 gcc (the stub is installed into the chroot's cross sysroot,
-#                    where the cross linker and, at run time, qemu -L find it)
+#                    against the stub librknnrt.so built by `make rknn-stub
+#                    RKNN_CC=aarch64-linux-gnu-gcc` (tests/rknn-stub/) in the chroot and
+#                    installed into its cross sysroot, where the cross linker and, at run
+#                    time, qemu -L find it
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=common.sh
 . "$(dirname "$0")/common.sh"
@@ -29,20 +30,12 @@ if [ "$variant" = rknn ]; then
     [ -d "$stub" ] || board_die "tests/rknn-stub/ does not exist yet; the rknn variant needs it"
     features="--features rknn"
     out=gozcu-rknn
-    # Builds the stub for aarch64 and installs it as the sysroot's librknnrt.so. The stub's
-    # own build.sh wins when it has one (called with CC and OUT_DIR); otherwise every C file
-    # in tests/rknn-stub/ is compiled into one shared library.
+    # Builds the stub for aarch64 with the project's own make target (mk/rknn.mk) and the
+    # chroot's cross gcc, and installs it as the sysroot's librknnrt.so, where the cross
+    # linker finds it for -lrknnrt (a cross gcc ignores LIBRARY_PATH) and qemu -L at run time.
     stub_step='
-        rm -rf /build/rknn-stub && mkdir -p /build/rknn-stub/out
-        cp -a /src/tests/rknn-stub/. /build/rknn-stub/src/
-        cd /build/rknn-stub/src
-        if [ -x build.sh ]; then
-            CC=aarch64-linux-gnu-gcc OUT_DIR=/build/rknn-stub/out ./build.sh
-        else
-            aarch64-linux-gnu-gcc -shared -fPIC -O2 -Wall -Wl,-soname,librknnrt.so \
-                -o /build/rknn-stub/out/librknnrt.so *.c
-        fi
-        test -f /build/rknn-stub/out/librknnrt.so
+        make -C /src --no-print-directory rknn-stub \
+            RKNN_CC=aarch64-linux-gnu-gcc RKNN_STUB_OUT=/build/rknn-stub/out
         install -m 0755 /build/rknn-stub/out/librknnrt.so '"$BOARD_SYSROOT"'/lib/librknnrt.so
         aarch64-linux-gnu-readelf -h '"$BOARD_SYSROOT"'/lib/librknnrt.so | grep -q AArch64
         echo "stub runtime: built for aarch64, installed as '"$BOARD_SYSROOT"'/lib/librknnrt.so"

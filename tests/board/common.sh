@@ -13,9 +13,10 @@ BOARD_CACHE=${BOARD_CACHE:-/var/cache/gozcu-board}
 BOARD_SUITE=${BOARD_SUITE:-forky}
 BOARD_MIRROR=${BOARD_MIRROR:-http://deb.debian.org/debian}
 BOARD_ROOT=$BOARD_CACHE/$BOARD_SUITE-amd64
-# Packages installed inside the chroot. Changing this list rebuilds the chroot's package set
-# (the stamp file below records it).
-BOARD_PKGS="rustc cargo libstd-rust-dev:arm64 gcc-aarch64-linux-gnu libc6-dev-arm64-cross libclang-dev"
+# Packages installed inside the chroot (make: the stub runtime is built with `make
+# rknn-stub`). Changing this list updates the chroot's package set (the stamp file below
+# records it).
+BOARD_PKGS="rustc cargo libstd-rust-dev:arm64 gcc-aarch64-linux-gnu libc6-dev-arm64-cross libclang-dev make"
 BOARD_STAMP=$BOARD_ROOT/.gozcu-chroot-ok
 # Target triple, cross sysroot inside the chroot, and the host-side path of that sysroot
 # (used by qemu-aarch64-static -L to find the aarch64 dynamic loader and libc).

@@ -69,8 +69,9 @@ const toml = (v) => JSON.stringify(String(v));
 /**
  * Writes a daemon config: two replay cameras on the PETS 2009 street scene and the CPU
  * detector, with short event timings so events start and end every few seconds.
+ * `detector` replaces the backend and model lines (TOML text).
  */
-export function writeConfig(dir, { port, token = '', allowedOrigins = [], cameras } = {}) {
+export function writeConfig(dir, { port, token = '', allowedOrigins = [], cameras, detector } = {}) {
   const cams = cameras ?? [
     { id: 'street', name: 'Street' },
     { id: 'door', name: 'Front door' },
@@ -85,8 +86,8 @@ allowed_origins = [${allowedOrigins.map(toml).join(', ')}]
 dir = ${toml(path.join(dir, 'data'))}
 
 [detector]
-backend = "cpu"
-model = ${toml(modelPath())}
+${detector ?? `backend = "cpu"
+model = ${toml(modelPath())}`}
 family = "yolox"
 labels = ["person"]
 threads = 1

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
 import {
-  MESSAGES, pickLanguage, translator, eventTypeLabel, aiReasonText, formatPercent,
+  MESSAGES, pickLanguage, translator, eventTypeLabel, aiReasonText, aiFallbackText, formatPercent,
   formatDuration, formatMegabytes, formatTime,
 } from '../../../src/dashboard/i18n.js';
 
@@ -39,6 +39,11 @@ test('translations fill placeholders', () => {
   assert.equal(eventTypeLabel(en, 'forklift'), 'forklift');
   assert.equal(aiReasonText(en, 'no_model'), 'no model file; events come from motion only');
   assert.equal(aiReasonText(tr, 'weird'), 'kapalı (weird)');
+  assert.equal(aiFallbackText(en, { reason: 'npu_unavailable', message: 'NPU unavailable: x' }),
+    'not used, detecting on the CPU: the NPU is not available');
+  assert.equal(aiFallbackText(tr, { reason: 'model_load_failed' }),
+    'kullanılmıyor, algılama CPU üzerinde: NPU modeli yüklenemedi');
+  assert.equal(aiFallbackText(en, { reason: 'npu_on_fire' }), 'not used, detecting on the CPU: npu_on_fire');
 });
 
 test('numbers, durations and times use the language\'s conventions', () => {

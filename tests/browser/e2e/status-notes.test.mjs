@@ -1,0 +1,87 @@
+// What the operator must see on the dashboard besides cameras and events: the detector
+// running on the CPU because the NPU model could not be used (status `ai.fallback`), and a
+// refused configuration reload (`config.reload_error`) until the next good one, in English
+// and Turkish. One replay camera and the CPU model.
+
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+
+import {
+  Daemon, launchBrowser, missingPrerequisite, modelPath, screenshot, watchConsole, writeConfig,
+  CONNECTION_NOISE, DESKTOP,
+} from '../lib/harness.mjs';
+
+const skip = missingPrerequisite() ?? false;
+
+// The dashboard's words for each fallback reason (src/dashboard/i18n.js).
+const REASON = {
+  npu_unavailable: { en: 'the NPU is not available', tr: 'NPU kullanılamıyor' },
+  model_load_failed: { en: 'the NPU model could not be loaded', tr: 'NPU modeli yüklenemedi' },
+};
+
+describe('status notes: NPU fallback and a refused reload', { skip }, () => {
+  let daemon;
+  let browser;
+
+  before(async () => {
+    daemon = new Daemon('status-notes', { cameras: [{ id: 'street', name: 'Street' }] });
+    // backend "auto" with an .rknn model: a gozcu built without the rknn feature cannot use
+    // it (npu_unavailable), one built with it finds no NPU runtime or rejects this file
+    // (model_load_failed); either way it runs detector.cpu_model on the CPU and says why.
+    const rknn = path.join(daemon.dir, 'yolox_nano-rk3588.rknn');
+    fs.writeFileSync(rknn, 'not an RKNN model');
+    daemon.options.detector = `backend = "auto"
+model = ${JSON.stringify(rknn)}
+cpu_model = ${JSON.stringify(modelPath())}`;
+    await daemon.start();
+    browser = await launchBrowser();
+  });
+
+  after(async () => {
+    await browser?.close();
+    await daemon?.dispose();
+  });
+
+  test('shows why the NPU is not used and a failed reload until a good one', async () => {
+    const health = await daemon.api('/api/health');
+    assert.equal(health.ai.enabled, true, JSON.stringify(health.ai));
+    assert.equal(health.ai.backend, 'cpu');
+    const reason = health.ai.fallback?.reason;
+    assert.ok(REASON[reason], `fallback reason: ${JSON.stringify(health.ai)}`);
+
+    const ctx = await browser.newContext({ viewport: DESKTOP, locale: 'en-US' });
+    const page = await ctx.newPage();
+    const problems = watchConsole(page, CONNECTION_NOISE);
+    await page.goto(daemon.url);
+    await page.waitForSelector('#conn[data-state="open"]', { timeout: 15000 });
+    const fallback = await page.waitForSelector('#ai-details dd.ai-fallback');
+    assert.equal(await fallback.textContent(), `not used, detecting on the CPU: ${REASON[reason].en}`);
+    assert.equal(await page.textContent('#ai-details .ai-fallback-message'), health.ai.fallback.message);
+    assert.equal(await page.textContent('#ai-state'), 'On');
+    assert.equal(await page.$('#sys-details .reload-error'), null);
+
+    // An invalid config and SIGHUP: the daemon keeps running, the page says so.
+    fs.writeFileSync(daemon.config, '[server]\nlisten = ["not an address"]\n');
+    daemon.proc.kill('SIGHUP');
+    const note = await page.waitForSelector('#sys-details dd.reload-error', { timeout: 15000 });
+    assert.match(await note.textContent(),
+      /^reload at .+ failed, still running the previous configuration: .*server\.listen/s);
+    await screenshot(page, 'desktop-status-notes');
+
+    await page.click('[data-lang="tr"]');
+    assert.match(await page.textContent('#sys-details dd.reload-error'),
+      /yeniden yüklemesi başarısız, önceki yapılandırmayla çalışmaya devam ediyor: .*server\.listen/s);
+    assert.equal(await page.textContent('#ai-details dd.ai-fallback'),
+      `kullanılmıyor, algılama CPU üzerinde: ${REASON[reason].tr}`);
+
+    // The next good reload clears the note.
+    writeConfig(daemon.dir, { port: daemon.port, ...daemon.options });
+    daemon.proc.kill('SIGHUP');
+    await page.waitForSelector('#sys-details dd.reload-error', { state: 'detached', timeout: 15000 });
+    assert.equal((await daemon.api('/api/health')).config.reload_error, null);
+    assert.deepEqual(problems, []);
+    await ctx.close();
+  });
+});
