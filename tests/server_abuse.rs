@@ -388,12 +388,33 @@ async fn metric(port: u16, line_start: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
-#[derive(Debug, Default)]
+#[derive(Default)]
 struct FloodResult {
-    upgraded: Vec<TcpStream>,
+    upgraded: Vec<Keeper>,
     rejected: Vec<String>,
     dropped: usize,
     other: Vec<String>,
+}
+
+/// Keeps an upgraded flood connection alive (a masked Pong frame every second, so the idle
+/// timeout cannot free its slot however long the flood takes) until dropped.
+struct Keeper(tokio::task::JoinHandle<()>);
+
+impl Keeper {
+    fn start(mut s: TcpStream) -> Keeper {
+        Keeper(tokio::spawn(async move {
+            let pong = [0x8a, 0x80, 1, 2, 3, 4];
+            while s.write_all(&pong).await.is_ok() {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }))
+    }
+}
+
+impl Drop for Keeper {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// `FLOOD` WebSocket handshakes from one address, all at once.
@@ -418,7 +439,7 @@ async fn flood(port: u16) -> FloodResult {
     let mut r = FloodResult::default();
     for t in tasks {
         match t.await.unwrap() {
-            Ok((Some(a), s)) if a.code == 101 => r.upgraded.push(s),
+            Ok((Some(a), s)) if a.code == 101 => r.upgraded.push(Keeper::start(s)),
             Ok((Some(a), _)) if a.code == 503 => r.rejected.push(a.body),
             Ok((None, _)) => r.dropped += 1,
             Ok((Some(a), _)) => r.other.push(format!("{} {}", a.code, a.body)),
