@@ -284,6 +284,17 @@ mod tests {
         assert!(parse_head(b"G\x01T / HTTP/1.1\r\n\r\n").is_none());
     }
 
+    /// Inputs the fuzzer crashed on, kept as regressions (also in fuzz/corpus/<target>/).
+    #[test]
+    fn fuzzer_findings() {
+        // http_head: an Authorization value whose (lossy) text puts a multi-byte character
+        // across byte 7 (server::security::presented_token sliced there).
+        http_request_head(
+            b"\x01GET /api/events HTTP/1.1\r\nHost: cam.lan:8080\r\n\
+              Authorization: Bea\x88\x88\x88\x88\x88\x88\x88#eret\r\n\r\n",
+        );
+    }
+
     #[test]
     fn entry_points_accept_arbitrary_bytes() {
         for data in [
