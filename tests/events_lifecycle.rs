@@ -75,10 +75,11 @@ impl Log {
     }
 }
 
-/// Ticks once a second from `from` for `secs` seconds.
-fn tick_for(lc: &mut EventLifecycle, log: &mut Log, from: f64, secs: u32) {
+/// The detector looks once a second from `from` for `secs` seconds and sees nobody (what
+/// the pipeline does after people leave: it keeps detecting while tracks exist).
+fn nobody_seen_for(lc: &mut EventLifecycle, log: &mut Log, from: f64, secs: u32) {
     for s in 1..=secs {
-        log.add(lc.tick(at(from + f64::from(s))));
+        log.add(lc.on_detections(at(from + f64::from(s)), &[], FRAME));
     }
 }
 
@@ -94,7 +95,7 @@ fn person_crossing_is_one_event_start_to_end() {
     }
     assert!(lc.is_tracking());
     let last_seen = 39.0 / FPS;
-    tick_for(&mut lc, &mut log, last_seen, 10);
+    nobody_seen_for(&mut lc, &mut log, last_seen, 10);
     assert!(!lc.is_tracking());
     assert_eq!(lc.open_events(), 0);
 
@@ -204,7 +205,7 @@ fn short_occlusion_keeps_one_event() {
             FRAME,
         ));
     }
-    tick_for(&mut lc, &mut log, 54.0 / FPS, 8);
+    nobody_seen_for(&mut lc, &mut log, 54.0 / FPS, 8);
     assert_eq!(log.phase(Phase::Start).len(), 1, "{:?}", log.messages());
     assert_eq!(log.phase(Phase::End).len(), 1);
 }
@@ -217,7 +218,7 @@ fn long_absence_splits_into_two_events() {
         log.add(lc.on_detections(at(i as f64 / FPS), &[person(0.8, 500.0, 300.0)], FRAME));
     }
     // Gone for 7 s with ticks, then back at the same place.
-    tick_for(&mut lc, &mut log, 19.0 / FPS, 7);
+    nobody_seen_for(&mut lc, &mut log, 19.0 / FPS, 7);
     let back = 19.0 / FPS + 7.0;
     for i in 0..20 {
         log.add(lc.on_detections(
@@ -226,7 +227,7 @@ fn long_absence_splits_into_two_events() {
             FRAME,
         ));
     }
-    tick_for(&mut lc, &mut log, back + 19.0 / FPS, 8);
+    nobody_seen_for(&mut lc, &mut log, back + 19.0 / FPS, 8);
     let starts = log.phase(Phase::Start);
     let ends = log.phase(Phase::End);
     assert_eq!((starts.len(), ends.len()), (2, 2), "{:?}", log.messages());
@@ -248,7 +249,7 @@ fn two_people_at_once_are_two_events() {
         ];
         log.add(lc.on_detections(at(i as f64 / FPS), &dets, FRAME));
     }
-    tick_for(&mut lc, &mut log, 29.0 / FPS, 6);
+    nobody_seen_for(&mut lc, &mut log, 29.0 / FPS, 6);
     let starts = log.phase(Phase::Start);
     let ends = log.phase(Phase::End);
     assert_eq!(starts.len(), 2, "{:?}", log.messages());
@@ -269,7 +270,7 @@ fn single_frame_false_positive_makes_no_event() {
     for i in 1..20 {
         log.add(lc.on_detections(at(i as f64 / FPS), &[], FRAME));
     }
-    tick_for(&mut lc, &mut log, 19.0 / FPS, 6);
+    nobody_seen_for(&mut lc, &mut log, 19.0 / FPS, 6);
     assert!(log.outputs.is_empty(), "{:?}", log.messages());
     assert!(!lc.is_tracking());
 }
@@ -283,7 +284,7 @@ fn low_median_score_makes_no_event() {
         let score = if i == 10 { 0.9 } else { 0.6 };
         log.add(lc.on_detections(at(i as f64 / FPS), &[person(score, 600.0, 300.0)], FRAME));
     }
-    tick_for(&mut lc, &mut log, 29.0 / FPS, 6);
+    nobody_seen_for(&mut lc, &mut log, 29.0 / FPS, 6);
     assert!(log.outputs.is_empty(), "{:?}", log.messages());
 }
 
@@ -346,7 +347,9 @@ fn failed_snapshot_is_not_referenced_later() {
     for i in 2..8 {
         later.extend(lc.on_detections(at(i as f64 / FPS), &[person(0.8, 500.0, 300.0)], FRAME));
     }
-    later.extend(lc.tick(at(10.0)));
+    for t in [8.0, 9.0, 10.0] {
+        later.extend(lc.on_detections(at(t), &[], FRAME));
+    }
     let end = later
         .iter()
         .filter_map(|o| o.event.as_ref())

@@ -95,8 +95,9 @@ fn pets2009_yields_about_one_event_per_person() {
             outputs.push((*k, o));
         }
     }
-    // The clip ends with everyone still in view; time passes without frames.
-    for s in 1..=6 {
+    // The clip ends with everyone still in view; time passes without frames (so without
+    // detection passes: tracks end at twice end_after_s).
+    for s in 1..=11 {
         for o in lc.tick(at(last_t + f64::from(s))) {
             outputs.push((0, o));
         }

@@ -169,6 +169,39 @@ async fn events_list_get_and_snapshot() {
 }
 
 #[tokio::test]
+async fn a_snapshot_removed_by_the_quota_is_no_longer_linked() {
+    let srv = start(settings()).await;
+    for n in 1..=2 {
+        let mut ev = event(n, "cam-1");
+        ev.snapshot_url = Some(format!("/api/events/evt-{n}/snapshot.jpg"));
+        srv.publish(&ev);
+        srv.snapshots
+            .write(&format!("evt-{n}"), &[0xFF, 0xD8, 0xFF, 0xD9])
+            .unwrap();
+    }
+    // What the quota does to the oldest snapshot when space is needed.
+    assert!(srv.snapshots.remove_existing("evt-1").unwrap());
+    let r = get(srv.addr, "/api/events/evt-1", &[]).await.json();
+    assert_eq!(r["snapshot_url"], serde_json::Value::Null);
+    let r = get(srv.addr, "/api/events/evt-2", &[]).await.json();
+    assert_eq!(r["snapshot_url"], "/api/events/evt-2/snapshot.jpg");
+    let v = get(srv.addr, "/api/events", &[]).await.json();
+    let urls: Vec<_> = v["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["snapshot_url"].clone())
+        .collect();
+    assert_eq!(
+        urls,
+        [
+            serde_json::json!("/api/events/evt-2/snapshot.jpg"),
+            serde_json::Value::Null
+        ]
+    );
+}
+
+#[tokio::test]
 async fn dashboard_unknown_paths_and_methods() {
     let srv = start(settings()).await;
     let r = get(srv.addr, "/", &[]).await;

@@ -22,6 +22,9 @@ pub type StatusCallback = Arc<dyn Fn(CameraStatus) + Send + Sync>;
 
 /// How often fps and counters are published while nothing else changes.
 const STATUS_EVERY: Duration = Duration::from_secs(5);
+/// The first rate after a transition is measured over a shorter window, so a dashboard shows
+/// a camera's fps a second after it comes online instead of 0 for the first five.
+const FIRST_RATE_AFTER: Duration = Duration::from_secs(1);
 /// Longest sleep between checks of the stop flag and hotplug events.
 const IDLE_STEP: Duration = Duration::from_millis(100);
 /// After a video device appears while our by-id path does not resolve, how long to watch for
@@ -81,6 +84,7 @@ impl CameraRunner {
             status: status.clone(),
             last_frame: Instant::now(),
             window_start: Instant::now(),
+            window_len: FIRST_RATE_AFTER,
             window_frames: 0,
             fps: 0.0,
         };
@@ -151,6 +155,9 @@ struct Worker {
     sup: Supervisor,
     last_frame: Instant,
     window_start: Instant,
+    /// Length of the current rate window: [`FIRST_RATE_AFTER`] after a transition, then
+    /// [`STATUS_EVERY`].
+    window_len: Duration,
     window_frames: u64,
     fps: f64,
 }
@@ -286,6 +293,7 @@ impl Worker {
                     self.fps = 0.0;
                     self.window_frames = 0;
                     self.window_start = Instant::now();
+                    self.window_len = FIRST_RATE_AFTER;
                     self.publish();
                 }
             }
@@ -308,12 +316,13 @@ impl Worker {
     fn update_rate(&mut self) {
         let now = Instant::now();
         let elapsed = now.saturating_duration_since(self.window_start);
-        if elapsed < STATUS_EVERY {
+        if elapsed < self.window_len {
             return;
         }
         self.fps = self.window_frames as f64 / elapsed.as_secs_f64();
         self.window_frames = 0;
         self.window_start = now;
+        self.window_len = STATUS_EVERY;
         self.publish();
     }
 

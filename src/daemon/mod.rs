@@ -3,12 +3,15 @@
 //! (open events ended and stored, clients told); SIGHUP reloads the configuration.
 //!
 //! - `status.rs`: the status board (camera, detector, storage state -> hub).
-//! - `writer.rs`: the store writer thread (commit first, then publish).
+//! - `writer.rs`: the store writer thread (commit first, then publish; `pending.rs` holds
+//!   what the database could not commit yet; `snapshots.rs` writes the pictures).
 //! - `pipeline.rs`: one worker per camera (motion -> detection -> lifecycle).
 //! - `reload.rs`: applying a configuration change.
 
+pub mod pending;
 pub mod pipeline;
 pub mod reload;
+pub mod snapshots;
 pub mod status;
 pub mod writer;
 
@@ -73,8 +76,15 @@ pub fn run_main(config_path: &Path) -> i32 {
         }
     };
     let result = runtime.block_on(async {
+        // Installed before anything starts: a SIGTERM during start-up (systemd stopping a slow
+        // start) then becomes a clean shutdown right after it, instead of the default action
+        // killing the process once the server already answers.
+        let signals = Signals::install().map_err(|source| DaemonError::Io {
+            context: "cannot install signal handlers".into(),
+            source,
+        })?;
         let daemon = Daemon::start(cfg, config_path.to_path_buf(), log).await?;
-        daemon.run_until_stopped().await;
+        daemon.run_until_stopped(signals).await;
         Ok::<(), DaemonError>(())
     });
     // Blocking threads (store reads) must not hold the process up once everything is closed.
@@ -89,6 +99,24 @@ pub fn run_main(config_path: &Path) -> i32 {
             eprintln!("gozcu: {e}");
             1
         }
+    }
+}
+
+/// The signals the daemon handles, installed before it starts.
+pub struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    /// Must run inside the tokio runtime.
+    pub fn install() -> std::io::Result<Signals> {
+        Ok(Signals {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+            hup: signal(SignalKind::hangup())?,
+        })
     }
 }
 
@@ -120,13 +148,29 @@ impl Daemon {
         let mut store = tokio::task::spawn_blocking(move || Store::open(&storage_dir))
             .await
             .map_err(join_error)??;
-        let snapshots = Arc::new(SnapshotStore::open(
-            &cfg.storage.dir.join("snapshots"),
-            cfg.storage.max_snapshot_mb.saturating_mul(1024 * 1024),
-        )?);
-        if let Some(old) = store.recovered_from() {
+        // A snapshot folder that cannot be used must not stop events: they are stored without
+        // snapshots and status says why.
+        let snapshot_dir = cfg.storage.dir.join("snapshots");
+        let quota = cfg.storage.max_snapshot_mb.saturating_mul(1024 * 1024);
+        let (snapshots, snapshot_problem) = match SnapshotStore::open(&snapshot_dir, quota) {
+            Ok(s) => (s, None),
+            Err(e) => {
+                tracing::error!(error = %e, "snapshot folder unusable; events are stored without snapshots until it is fixed");
+                (
+                    SnapshotStore::unscanned(&snapshot_dir, quota),
+                    Some(e.to_string()),
+                )
+            }
+        };
+        let snapshots = Arc::new(snapshots);
+        let notice = store.recovered_from().map(|old| {
             tracing::error!(moved_to = %old.display(), "the database was unreadable and was moved aside; started a new one");
-        }
+            format!(
+                "the database was corrupt at start; it was moved to {} and a new, empty one \
+                 was started (earlier events are only in the moved file)",
+                old.display()
+            )
+        });
         let closed = store.close_open_events(time::OffsetDateTime::now_utc())?;
         if !closed.is_empty() {
             tracing::info!(
@@ -134,20 +178,27 @@ impl Daemon {
                 "closed events left open by the previous run"
             );
         }
+        let last_seq = store.last_seq()?;
         let event_ids = Arc::new(AtomicU64::new(store.last_event_number()?));
         let hub = Hub::new(store.epoch().to_string(), env!("CARGO_PKG_VERSION"));
-        let board = Arc::new(StatusBoard::new(hub.clone(), initial_board(&cfg)));
+        let board = Arc::new(StatusBoard::new(
+            hub.clone(),
+            initial_board(&cfg, notice.clone(), snapshot_problem.clone()),
+        ));
 
         let (detector, ai) = load_detector(&cfg).await;
         board.set_ai(ai);
 
         let writer = StoreWriter::spawn(WriterContext {
             store,
+            last_seq,
             snapshots: snapshots.clone(),
             storage_dir: cfg.storage.dir.clone(),
             retention: RetentionPolicy::from(&cfg.storage),
             hub: hub.clone(),
             board: board.clone(),
+            notice,
+            snapshot_problem,
         })
         .map_err(|source| DaemonError::Io {
             context: "cannot start the store writer thread".into(),
@@ -230,19 +281,12 @@ impl Daemon {
 
     /// Waits for SIGTERM/SIGINT (then shuts down) and handles SIGHUP (reload) and the
     /// watchdog meanwhile.
-    pub async fn run_until_stopped(mut self) {
-        let (mut term, mut int, mut hup) = match (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::interrupt()),
-            signal(SignalKind::hangup()),
-        ) {
-            (Ok(t), Ok(i), Ok(h)) => (t, i, h),
-            _ => {
-                tracing::error!("cannot install signal handlers; shutting down");
-                self.shutdown().await;
-                return;
-            }
-        };
+    pub async fn run_until_stopped(mut self, signals: Signals) {
+        let Signals {
+            mut term,
+            mut int,
+            mut hup,
+        } = signals;
         let watchdog_every = systemd::watchdog_interval();
         let mut watchdog =
             tokio::time::interval(watchdog_every.unwrap_or(Duration::from_secs(3600)));
@@ -404,14 +448,28 @@ fn join_error(e: tokio::task::JoinError) -> DaemonError {
     }
 }
 
-fn initial_board(cfg: &Config) -> BoardState {
+/// The status before anything ran; start-up findings (a corrupt database moved aside, an
+/// unusable snapshot folder) are in it from the first status on.
+fn initial_board(
+    cfg: &Config,
+    notice: Option<String>,
+    snapshot_problem: Option<String>,
+) -> BoardState {
     BoardState {
         cameras: cfg.cameras.iter().map(initial_status).collect(),
         ai: AiStatus::default(),
         storage: StorageStatus {
             state: "ok".into(),
-            error: None,
             free_mb: writer::free_bytes(&cfg.storage.dir).map(|b| b / (1024 * 1024)),
+            snapshots: if snapshot_problem.is_some() {
+                "error"
+            } else {
+                "ok"
+            }
+            .into(),
+            snapshot_error: snapshot_problem,
+            notice,
+            ..StorageStatus::default()
         },
     }
 }
@@ -421,7 +479,7 @@ fn initial_board(cfg: &Config) -> BoardState {
 async fn load_detector(cfg: &Config) -> (Option<Arc<DetectorPool>>, AiStatus) {
     if cfg.detector.backend == config::Backend::None {
         tracing::info!("detector.backend = \"none\": motion events only");
-        return (None, ai_off("disabled"));
+        return (None, ai_off("disabled", None));
     }
     let dcfg = cfg.detector.clone();
     let loaded = tokio::task::spawn_blocking(move || crate::detect::load_detector(&dcfg)).await;
@@ -431,6 +489,7 @@ async fn load_detector(cfg: &Config) -> (Option<Arc<DetectorPool>>, AiStatus) {
             let ai = AiStatus {
                 enabled: true,
                 reason: None,
+                error: None,
                 backend: Some(info.backend),
                 model: Some(info.model),
                 inference_ms: None,
@@ -442,19 +501,26 @@ async fn load_detector(cfg: &Config) -> (Option<Arc<DetectorPool>>, AiStatus) {
                 "detection off ({}): {e}. Events will come from motion. To enable detection, set detector.model to a model file (see docs/configuration.md)",
                 e.reason_code()
             );
-            (None, ai_off(e.reason_code()))
+            (None, ai_off(e.reason_code(), Some(e.to_string())))
         }
         Err(e) => {
             tracing::error!("detector loading crashed: {e}");
-            (None, ai_off("model_load_failed"))
+            (
+                None,
+                ai_off(
+                    "model_load_failed",
+                    Some(format!("loading the model crashed: {e}")),
+                ),
+            )
         }
     }
 }
 
-fn ai_off(reason: &str) -> AiStatus {
+fn ai_off(reason: &str, error: Option<String>) -> AiStatus {
     AiStatus {
         enabled: false,
         reason: Some(reason.to_string()),
+        error,
         ..AiStatus::default()
     }
 }

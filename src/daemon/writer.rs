@@ -2,28 +2,40 @@
 //! writes the snapshot (if any), commits the message to SQLite, and only then publishes it on
 //! the hub, so a client is never told about an event the database does not have.
 //!
-//! When storage fails (disk full, database gone) messages wait in a bounded in-memory queue,
-//! in order, and are retried every few seconds; the status board shows the problem.
+//! While the database cannot commit (disk full, a failing disk) that order is reversed so
+//! clients still see events live: each message gets the next seq in memory (continuing the
+//! database's sequence), is published at once, and waits in a bounded queue (`pending.rs`),
+//! in order, to be committed with exactly that seq when the database works again (retried
+//! every 2 s). The hub keeps those messages for clients that resume meanwhile. A crash
+//! during the outage loses them (docs/reliability.md). Status shows the problem and the
+//! number of messages waiting.
+//!
+//! The writer also notices a database file deleted under it and restores it from its open
+//! connection (`Store::restore`); snapshots go through `snapshots.rs`, whose problems (low
+//! space, a folder that cannot be written) never stop events.
 
+use crate::daemon::pending::{Held, Pending};
+use crate::daemon::snapshots::SnapshotWriter;
 use crate::daemon::status::StatusBoard;
 use crate::server::Hub;
+use crate::server::hub::LiveEvent;
 use crate::server::protocol::{EventData, StorageStatus};
 use crate::store::snapshots::SnapshotStore;
-use crate::store::{RetentionPolicy, Store};
-use std::collections::VecDeque;
+use crate::store::{FileState, RetentionPolicy, Store, StoreError, log_entry};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// Snapshots stop when the storage filesystem has less free space than this, so the
-/// database (small rows) keeps working after pictures no longer fit.
-const SNAPSHOT_FREE_RESERVE: u64 = 64 * 1024 * 1024;
-/// Messages held in memory while storage is failing; beyond this the oldest are dropped
+/// Messages held in memory while the database is failing; beyond this the oldest are dropped
 /// (and counted) rather than growing without bound on a device with little RAM.
 const MAX_PENDING: usize = 10_000;
+/// Held messages committed per transaction once the database works again.
+const COMMIT_BATCH: usize = 256;
 const RETRY_EVERY: Duration = Duration::from_secs(2);
+/// How often an idle writer checks that the database file is still there.
+const CHECK_EVERY: Duration = Duration::from_secs(5);
 const RETENTION_EVERY: Duration = Duration::from_secs(3600);
 
 /// One event message from a camera pipeline.
@@ -75,11 +87,17 @@ pub struct StoreWriter {
 
 pub struct WriterContext {
     pub store: Store,
+    /// The database's highest seq at start (`Store::last_seq`).
+    pub last_seq: i64,
     pub snapshots: Arc<SnapshotStore>,
     pub storage_dir: PathBuf,
     pub retention: RetentionPolicy,
     pub hub: Hub,
     pub board: Arc<StatusBoard>,
+    /// Shown as `storage.notice` (e.g. a corrupt database moved aside at start).
+    pub notice: Option<String>,
+    /// Why the snapshot folder could not be opened at start, if it could not.
+    pub snapshot_problem: Option<String>,
 }
 
 impl StoreWriter {
@@ -87,7 +105,7 @@ impl StoreWriter {
         let (tx, rx) = sync_channel(1024);
         let thread = std::thread::Builder::new()
             .name("store-writer".into())
-            .spawn(move || run(ctx, rx))?;
+            .spawn(move || Writer::new(ctx).run(rx))?;
         Ok(StoreWriter {
             sender: WriterSender { tx },
             thread: Some(thread),
@@ -107,118 +125,326 @@ impl StoreWriter {
     }
 }
 
-fn run(mut ctx: WriterContext, rx: Receiver<Command>) {
-    let mut pending: VecDeque<EventMessage> = VecDeque::new();
-    let mut dropped: u64 = 0;
-    let mut last_retention = Instant::now();
-    apply_retention(&mut ctx);
-    loop {
-        let wait = if pending.is_empty() {
-            RETENTION_EVERY
-        } else {
-            RETRY_EVERY
-        };
-        match rx.recv_timeout(wait) {
-            Ok(Command::Event(msg)) => {
-                if pending.len() >= MAX_PENDING {
-                    pending.pop_front();
-                    dropped += 1;
-                    tracing::error!(
-                        dropped,
-                        "storage failing and queue full: oldest event message dropped"
-                    );
-                }
-                pending.push_back(*msg);
-            }
-            Ok(Command::Stop) | Err(RecvTimeoutError::Disconnected) => {
-                flush(&mut ctx, &mut pending);
-                if !pending.is_empty() {
-                    tracing::error!(
-                        count = pending.len(),
-                        "shutting down with event messages that could not be stored"
-                    );
-                }
-                return;
-            }
-            Err(RecvTimeoutError::Timeout) => {}
-        }
-        flush(&mut ctx, &mut pending);
-        if last_retention.elapsed() >= RETENTION_EVERY {
-            last_retention = Instant::now();
-            apply_retention(&mut ctx);
-        }
-    }
+struct Writer {
+    ctx: WriterContext,
+    pending: Pending,
+    /// Why the last commit failed; None while commits work.
+    db_error: Option<String>,
+    /// A problem with the database file itself (deleted and not restored yet, replaced).
+    file_error: Option<String>,
+    snapshots: SnapshotWriter,
+    last_retry: Instant,
+    last_check: Instant,
+    last_restore: Option<Instant>,
+    last_retention: Instant,
 }
 
-/// Stores and publishes queued messages in order; stops at the first storage failure so
-/// order (and seq order) is kept.
-fn flush(ctx: &mut WriterContext, pending: &mut VecDeque<EventMessage>) {
-    while let Some(msg) = pending.front_mut() {
-        if let Some((id, jpeg)) = msg.snapshot.take() {
-            let written = write_snapshot(ctx, &id, &jpeg);
-            if let Some(ev) = msg.event.as_mut().filter(|ev| ev.id == id && !written) {
-                ev.snapshot_url = None;
+impl Writer {
+    fn new(ctx: WriterContext) -> Writer {
+        let snapshots = SnapshotWriter::new(
+            ctx.snapshots.clone(),
+            ctx.storage_dir.clone(),
+            ctx.snapshot_problem.clone(),
+        );
+        let now = Instant::now();
+        Writer {
+            pending: Pending::new(ctx.last_seq, MAX_PENDING),
+            ctx,
+            db_error: None,
+            file_error: None,
+            snapshots,
+            last_retry: now,
+            last_check: now,
+            last_restore: None,
+            last_retention: now,
+        }
+    }
+
+    fn run(mut self, rx: Receiver<Command>) {
+        self.apply_retention();
+        self.report();
+        loop {
+            let wait = if self.pending.is_empty() {
+                CHECK_EVERY
+            } else {
+                RETRY_EVERY
+            };
+            match rx.recv_timeout(wait) {
+                Ok(Command::Event(msg)) => self.handle(*msg),
+                Ok(Command::Stop) | Err(RecvTimeoutError::Disconnected) => {
+                    self.flush();
+                    if !self.pending.is_empty() {
+                        tracing::error!(
+                            count = self.pending.len(),
+                            "shutting down with event messages that were sent to clients but \
+                             could not be stored"
+                        );
+                    }
+                    return;
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+            }
+            if !self.pending.is_empty() && self.last_retry.elapsed() >= RETRY_EVERY {
+                self.flush();
+            }
+            if self.last_check.elapsed() >= CHECK_EVERY {
+                self.check_file();
+            }
+            if self.last_retention.elapsed() >= RETENTION_EVERY {
+                self.last_retention = Instant::now();
+                self.apply_retention();
             }
         }
-        let Some(event) = &msg.event else {
-            pending.pop_front();
-            continue;
+    }
+
+    /// Writes the snapshot, then commits and publishes the message (or holds it, published,
+    /// while the database fails).
+    fn handle(&mut self, msg: EventMessage) {
+        if let Some((id, jpeg)) = &msg.snapshot {
+            self.snapshots.write(id, jpeg);
+        }
+        let Some(mut event) = msg.event else {
+            self.report();
+            return;
         };
-        match ctx.store.append(event) {
-            Ok(logged) => {
-                pending.pop_front();
-                ctx.hub.publish_event(logged);
-                set_storage_ok(ctx);
+        // A URL must lead to a file. The snapshot may have failed now or for an earlier
+        // message of this event; the camera worker does not hear about that.
+        if event.snapshot_url.is_some() && !self.snapshots.exists(&event.id) {
+            event.snapshot_url = None;
+        }
+        self.check_file();
+        if !self.pending.is_empty() {
+            self.hold(event);
+        } else {
+            match self.ctx.store.append(&event) {
+                Ok(logged) => {
+                    self.pending.committed(logged.seq);
+                    self.ctx.hub.publish_event(logged);
+                    self.db_ok();
+                }
+                Err(e) if is_permanent(&e) => {
+                    tracing::error!(error = %e, "event message dropped: the store cannot keep it");
+                }
+                Err(e) => {
+                    self.db_failed(&e);
+                    self.hold(event);
+                }
+            }
+        }
+        self.report();
+    }
+
+    /// Publishes `event` with the next seq and queues it for a later commit.
+    fn hold(&mut self, mut event: EventData) {
+        let seq = self.pending.next_seq();
+        event.seq = seq;
+        let logged = match log_entry(&event, seq) {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::error!(error = %e, "event message dropped: the store cannot keep it");
+                return;
+            }
+        };
+        let live = LiveEvent::from(&logged);
+        if let Some(old) = self.pending.hold(Held {
+            event,
+            live: live.clone(),
+        }) {
+            tracing::error!(
+                seq = old.live.seq,
+                dropped = self.pending.dropped(),
+                "database failing and {MAX_PENDING} messages waiting: the oldest was dropped \
+                 (clients got it, the database never will)"
+            );
+            self.ctx.hub.lost(old.live.seq);
+        }
+        self.ctx.hub.publish_uncommitted(live);
+    }
+
+    /// Commits held messages in order, in batches; stops at the first failure.
+    fn flush(&mut self) {
+        self.last_retry = Instant::now();
+        if self.pending.is_empty() {
+            return;
+        }
+        let waiting = self.pending.len();
+        while !self.pending.is_empty() {
+            let batch: Vec<(&EventData, i64)> = self
+                .pending
+                .iter()
+                .take(COMMIT_BATCH)
+                .map(|h| (&h.event, h.live.seq))
+                .collect();
+            let n = batch.len();
+            match self.ctx.store.append_at(&batch) {
+                Ok(()) => {
+                    for _ in 0..n {
+                        self.commit_front();
+                    }
+                }
+                Err(e) if is_permanent(&e) => self.commit_one_by_one(n),
+                Err(e) => {
+                    self.db_failed(&e);
+                    self.report();
+                    return;
+                }
+            }
+        }
+        tracing::info!(
+            count = waiting,
+            "the database works again: stored the event messages sent while it failed"
+        );
+        self.db_ok();
+        self.report();
+    }
+
+    fn commit_front(&mut self) {
+        if let Some(h) = self.pending.pop_front() {
+            self.pending.committed(h.live.seq);
+            self.ctx.hub.committed_through(h.live.seq);
+        }
+    }
+
+    /// A batch had a message the store refuses for good (should not happen: every held
+    /// message was checked by `log_entry`); commit the rest one by one and drop that one.
+    fn commit_one_by_one(&mut self, n: usize) {
+        for _ in 0..n {
+            let Some(h) = self.pending.front() else {
+                return;
+            };
+            let seq = h.live.seq;
+            match self.ctx.store.append_at(&[(&h.event, seq)]) {
+                Ok(()) => self.commit_front(),
+                Err(e) if is_permanent(&e) => {
+                    tracing::error!(seq, error = %e, "held event message dropped: the store cannot keep it");
+                    self.pending.pop_front();
+                    self.ctx.hub.lost(seq);
+                }
+                Err(e) => {
+                    self.db_failed(&e);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn db_failed(&mut self, e: &StoreError) {
+        if self.db_error.is_none() {
+            tracing::error!(
+                error = %e,
+                "the database cannot commit: event messages go to clients now and are stored \
+                 when it works again (held in memory, retried every 2 s; lost if gozcu stops \
+                 first)"
+            );
+        } else {
+            tracing::debug!(error = %e, held = self.pending.len(), "database still failing");
+        }
+        self.db_error = Some(e.to_string());
+    }
+
+    fn db_ok(&mut self) {
+        if self.db_error.take().is_some() {
+            tracing::info!("the database commits again");
+        }
+    }
+
+    /// Notices a database file deleted (or replaced) under the writer and restores it.
+    fn check_file(&mut self) {
+        self.last_check = Instant::now();
+        let state = self.ctx.store.file_state();
+        if state == FileState::Same {
+            if self.file_error.take().is_some() {
+                self.report();
+            }
+            return;
+        }
+        // A restore copies the whole database: after a failed one, wait before the next.
+        if self.file_error.is_some() && self.last_restore.is_some_and(|t| t.elapsed() < RETRY_EVERY)
+        {
+            return;
+        }
+        self.last_restore = Some(Instant::now());
+        let db = self.ctx.store.path().display().to_string();
+        if state == FileState::Replaced {
+            match crate::store::move_aside_replaced(self.ctx.store.path()) {
+                Ok(to) => tracing::error!(
+                    db, moved_to = %to.display(),
+                    "the database file was replaced while gozcu was running; the new file was \
+                     moved aside (stop gozcu before replacing its database)"
+                ),
+                Err(e) => {
+                    let msg = format!(
+                        "database file {db} was replaced while gozcu was running and the new \
+                         file cannot be moved aside ({e}); gozcu keeps using the file it \
+                         opened: stop gozcu, then put the database you want in place"
+                    );
+                    if self.file_error.as_deref() != Some(msg.as_str()) {
+                        tracing::error!("{msg}");
+                    }
+                    self.file_error = Some(msg);
+                    self.report();
+                    return;
+                }
+            }
+        }
+        match self.ctx.store.restore() {
+            Ok(()) => {
+                tracing::warn!(
+                    db,
+                    "the database file was deleted while gozcu was running; restored it from \
+                     the open connection (no event lost)"
+                );
+                self.file_error = None;
             }
             Err(e) => {
-                tracing::error!(error = %e, queued = pending.len(), "could not store event message; will retry");
-                ctx.board.set_storage(StorageStatus {
-                    state: "error".into(),
-                    error: Some(e.to_string()),
-                    free_mb: free_bytes(&ctx.storage_dir).map(|b| b / (1024 * 1024)),
-                });
-                return;
+                let msg = format!(
+                    "database file {db} was deleted while gozcu was running and cannot be \
+                     restored yet ({e}); events are kept in the open, deleted file and are \
+                     lost if gozcu stops before it can be restored"
+                );
+                if self.file_error.as_deref() != Some(msg.as_str()) {
+                    tracing::error!("{msg}");
+                }
+                self.file_error = Some(msg);
             }
         }
+        self.report();
     }
-}
 
-/// Writes one snapshot; false when it was skipped or failed (the message then carries no
-/// snapshot URL).
-fn write_snapshot(ctx: &WriterContext, event_id: &str, jpeg: &[u8]) -> bool {
-    if free_bytes(&ctx.storage_dir).is_some_and(|free| free < SNAPSHOT_FREE_RESERVE) {
-        tracing::warn!(
-            event_id,
-            "storage almost full: snapshot skipped to keep room for the database"
-        );
-        return false;
+    fn report(&self) {
+        let error = self.db_error.clone().or_else(|| self.file_error.clone());
+        let (snapshots, snapshot_error) = self.snapshots.status();
+        self.ctx.board.set_storage(StorageStatus {
+            state: if error.is_some() { "error" } else { "ok" }.into(),
+            error,
+            free_mb: free_bytes(&self.ctx.storage_dir).map(|b| b / (1024 * 1024)),
+            pending: self.pending.len() as u64,
+            dropped: self.pending.dropped(),
+            snapshots: snapshots.as_str().into(),
+            snapshot_error,
+            notice: self.ctx.notice.clone(),
+        });
     }
-    match ctx.snapshots.write(event_id, jpeg) {
-        Ok(_) => true,
-        Err(e) => {
-            tracing::warn!(event_id, error = %e, "snapshot not written");
-            false
+
+    fn apply_retention(&mut self) {
+        let ctx = &mut self.ctx;
+        match ctx.store.apply_retention(
+            &ctx.retention,
+            time::OffsetDateTime::now_utc(),
+            &ctx.snapshots,
+        ) {
+            Ok(report) => tracing::debug!(?report, "retention applied"),
+            Err(e) => tracing::warn!(error = %e, "retention failed"),
         }
     }
 }
 
-fn set_storage_ok(ctx: &WriterContext) {
-    ctx.board.set_storage(StorageStatus {
-        state: "ok".into(),
-        error: None,
-        free_mb: free_bytes(&ctx.storage_dir).map(|b| b / (1024 * 1024)),
-    });
-}
-
-fn apply_retention(ctx: &mut WriterContext) {
-    match ctx.store.apply_retention(
-        &ctx.retention,
-        time::OffsetDateTime::now_utc(),
-        &ctx.snapshots,
-    ) {
-        Ok(report) => tracing::debug!(?report, "retention applied"),
-        Err(e) => tracing::warn!(error = %e, "retention failed"),
-    }
+/// Errors that retrying cannot fix (the message itself is unusable).
+fn is_permanent(e: &StoreError) -> bool {
+    matches!(
+        e,
+        StoreError::InvalidId { .. } | StoreError::InvalidEvent { .. }
+    )
 }
 
 /// Free bytes for unprivileged use on the filesystem holding `dir`.

@@ -174,10 +174,17 @@ fn mismatch(
         "{reason}; the model's outputs are [{}] for a {w}x{h} input",
         shapes.join(", ")
     );
-    if let Some(hint) = guess_family(dims, w, h).filter(|g| *g != family_name(family)) {
-        reason.push_str(&format!(
+    match guess_family(dims, w, h) {
+        Some(hint) if hint != family_name(family) => reason.push_str(&format!(
             "; they look like a {hint} model: set detector.family = \"{hint}\""
-        ));
+        )),
+        Some(_) => {}
+        // Not a layout any family has: changing the family will not help, the model will.
+        None => reason.push_str(
+            "; none of the supported layouts (yolox, yolov8 with split outputs, yolov5) fits: \
+             set detector.model to a detection model exported in one of them (see \
+             docs/configuration.md, \"Models\")",
+        ),
     }
     DetectError::ShapeMismatch {
         family: family_name(family).to_string(),

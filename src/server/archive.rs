@@ -67,7 +67,8 @@ impl Archive {
     {
         let this = self.clone();
         tokio::task::spawn_blocking(move || {
-            let pooled = this.idle().pop();
+            // A pooled reader of a file that was deleted (and restored) would read stale data.
+            let pooled = this.idle().pop().filter(StoreReader::is_current);
             let reader = match pooled {
                 Some(r) => r,
                 None => StoreReader::open(&this.inner.dir)?,
@@ -105,11 +106,27 @@ impl Archive {
     }
 
     pub async fn list_events(&self, filter: EventFilter) -> Result<Vec<EventData>, ArchiveError> {
-        self.query(move |r| r.list_events(&filter)).await
+        let snapshots = self.inner.snapshots.clone();
+        self.query(move |r| {
+            let mut events = r.list_events(&filter)?;
+            for ev in &mut events {
+                forget_missing_snapshot(&snapshots, ev);
+            }
+            Ok(events)
+        })
+        .await
     }
 
     pub async fn get_event(&self, id: String) -> Result<Option<EventData>, ArchiveError> {
-        self.query(move |r| r.get_event(&id)).await
+        let snapshots = self.inner.snapshots.clone();
+        self.query(move |r| {
+            let mut event = r.get_event(&id)?;
+            if let Some(ev) = &mut event {
+                forget_missing_snapshot(&snapshots, ev);
+            }
+            Ok(event)
+        })
+        .await
     }
 
     /// The JPEG of an event, `None` when the id is invalid or there is no snapshot.
@@ -122,5 +139,14 @@ impl Archive {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e),
         }
+    }
+}
+
+/// Drops `snapshot_url` when the JPEG is gone (removed by the snapshot quota or by hand), so
+/// a dashboard shows "no snapshot" instead of a broken picture. The event row keeps the URL
+/// it was stored with; the logged messages replayed on resume are never rewritten.
+fn forget_missing_snapshot(snapshots: &SnapshotStore, ev: &mut EventData) {
+    if ev.snapshot_url.is_some() && !snapshots.exists(&ev.id) {
+        ev.snapshot_url = None;
     }
 }

@@ -1,13 +1,17 @@
 //! The hub: fans committed event messages and the latest status out to every WebSocket
 //! connection, and keeps the client registry.
 //!
+//! While the database cannot commit, the store writer publishes messages before they are
+//! stored (docs/reliability.md); the hub keeps those *uncommitted* messages until the writer
+//! says they are committed, so a client resuming meanwhile gets them from here.
+//!
 //! Events go through a `broadcast` channel as text serialized once (a refcounted buffer every
 //! connection shares). Status goes through `watch` channels (latest value wins, so a burst of
 //! changes never queues): the daemon writes the raw status, a pump task decides when a change
 //! is worth sending (state changes at once, rate-like fields at most every `status_interval`)
 //! and publishes the serialized text that connections forward.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
@@ -91,7 +95,9 @@ pub enum StatusChange {
 fn without_rates(s: &StatusData) -> StatusData {
     let mut s = s.clone();
     for c in &mut s.camera_list {
-        c.fps = 0.0;
+        // Whether frames arrive at all is a state (a camera that just came online gets its
+        // first rate at once; one that stalls shows 0 at once); the exact rate is not.
+        c.fps = if c.fps > 0.0 { 1.0 } else { 0.0 };
         c.frames_skipped = 0;
         c.frames_corrupt = 0;
     }
@@ -99,6 +105,10 @@ fn without_rates(s: &StatusData) -> StatusData {
     s.clients = 0;
     s.uptime_s = 0;
     s.storage.free_mb = None;
+    // Counts change with every message during an outage; the state change itself is sent
+    // at once (storage.state), the counts at most every interval.
+    s.storage.pending = 0;
+    s.storage.dropped = 0;
     s
 }
 
@@ -138,6 +148,15 @@ struct Inner {
     /// The status `out_status` was created with; the pump compares against it first.
     initial_status: StatusData,
     metrics: Metrics,
+    uncommitted: Mutex<Uncommitted>,
+}
+
+/// Messages published before they were committed, oldest first.
+#[derive(Default)]
+struct Uncommitted {
+    queue: VecDeque<LiveEvent>,
+    /// Highest seq dropped from the writer's full queue: sent live, never stored.
+    lost_through: Option<i64>,
 }
 
 /// Cheap to clone; every clone is the same hub.
@@ -184,6 +203,7 @@ impl Hub {
                 pump_started: AtomicBool::new(false),
                 initial_status: status,
                 metrics: Metrics::new(),
+                uncommitted: Mutex::new(Uncommitted::default()),
             }),
         }
     }
@@ -198,6 +218,57 @@ impl Hub {
         self.inner.metrics.event_published();
         // An error only means nobody is connected.
         let _ = self.inner.events.send(LiveEvent::from(&ev));
+    }
+
+    /// Broadcasts a message the store could not commit yet (the database is failing). It is
+    /// kept for resuming clients until [`Hub::committed_through`] or [`Hub::lost`]. Called
+    /// in seq order, by the store writer only.
+    pub fn publish_uncommitted(&self, ev: LiveEvent) {
+        self.inner.metrics.event_published();
+        // Kept before it is sent: a resuming client must find it in one place or the other.
+        self.lock_uncommitted().queue.push_back(ev.clone());
+        let _ = self.inner.events.send(ev);
+    }
+
+    /// Messages up to `seq` are now in the database (resume reads them from there).
+    pub fn committed_through(&self, seq: i64) {
+        let mut u = self.lock_uncommitted();
+        while u.queue.front().is_some_and(|e| e.seq <= seq) {
+            u.queue.pop_front();
+        }
+    }
+
+    /// The uncommitted message `seq` (the oldest) was dropped and will never be stored:
+    /// clients resuming from before it get a reset.
+    pub fn lost(&self, seq: i64) {
+        let mut u = self.lock_uncommitted();
+        u.queue.retain(|e| e.seq != seq);
+        u.lost_through = Some(u.lost_through.map_or(seq, |l| l.max(seq)));
+    }
+
+    /// Uncommitted messages with seq > `since`, oldest first.
+    pub(crate) fn uncommitted_after(&self, since: i64) -> Vec<LiveEvent> {
+        let u = self.lock_uncommitted();
+        u.queue.iter().filter(|e| e.seq > since).cloned().collect()
+    }
+
+    /// (lowest, highest) seq of the uncommitted messages, and the highest seq lost.
+    pub(crate) fn uncommitted_bounds(&self) -> (Option<(i64, i64)>, Option<i64>) {
+        let u = self.lock_uncommitted();
+        let bounds = u
+            .queue
+            .front()
+            .zip(u.queue.back())
+            .map(|(a, b)| (a.seq, b.seq));
+        (bounds, u.lost_through)
+    }
+
+    fn lock_uncommitted(&self) -> MutexGuard<'_, Uncommitted> {
+        // Only pushes and pops; a poisoned queue is still in order.
+        self.inner
+            .uncommitted
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
     }
 
     /// Replaces the status; `clients`, `version`, `uptime_s` and `epoch` are filled in here.
@@ -394,6 +465,7 @@ mod tests {
         b.ai.inference_ms = Some(25.0);
         b.clients = 4;
         b.storage.free_mb = Some(10);
+        b.storage.pending = 12;
         b.camera_list[0].frames_skipped = 3;
         assert_eq!(classify_change(&a, &b), StatusChange::RateOnly);
         let mut c = b.clone();
@@ -408,6 +480,11 @@ mod tests {
         let mut f = a.clone();
         f.ai.enabled = false;
         assert_eq!(classify_change(&a, &f), StatusChange::Significant);
+        // Frames starting or stopping is a state, not a rate.
+        let mut stalled = a.clone();
+        stalled.camera_list[0].fps = 0.0;
+        assert_eq!(classify_change(&a, &stalled), StatusChange::Significant);
+        assert_eq!(classify_change(&stalled, &a), StatusChange::Significant);
     }
 
     #[tokio::test(start_paused = true)]
@@ -442,6 +519,33 @@ mod tests {
         let text = rx.borrow_and_update().to_string();
         assert!(text.contains("\"state\":\"down\""), "{text}");
         assert!(text.contains("\"fps\":11.0"), "{text}");
+    }
+
+    #[test]
+    fn uncommitted_messages_are_kept_until_committed_or_lost() {
+        let hub = Hub::new("ep".into(), "v");
+        let mut rx = hub.subscribe_events();
+        let ev = |seq: i64| LiveEvent {
+            seq,
+            camera_id: Arc::from("cam-1"),
+            text: Utf8Bytes::from(format!("{{\"seq\":{seq}}}")),
+        };
+        for seq in 5..=8 {
+            hub.publish_uncommitted(ev(seq));
+        }
+        // Sent live at once, in order.
+        for seq in 5..=8 {
+            assert_eq!(rx.try_recv().unwrap().seq, seq);
+        }
+        assert_eq!(hub.uncommitted_bounds(), (Some((5, 8)), None));
+        let seqs = |v: Vec<LiveEvent>| v.iter().map(|e| e.seq).collect::<Vec<_>>();
+        assert_eq!(seqs(hub.uncommitted_after(6)), [7, 8]);
+        hub.lost(5);
+        hub.committed_through(6);
+        assert_eq!(hub.uncommitted_bounds(), (Some((7, 8)), Some(5)));
+        hub.committed_through(8);
+        assert_eq!(hub.uncommitted_bounds(), (None, Some(5)));
+        assert!(hub.uncommitted_after(0).is_empty());
     }
 
     #[test]

@@ -16,6 +16,9 @@ pub struct AiStatus {
     pub enabled: bool,
     /// Why AI is off (`no_model`, `model_load_failed`, `npu_unavailable`, `disabled`), or null.
     pub reason: Option<String>,
+    /// With AI off because of a problem: the full message, naming the setting to change.
+    #[serde(default)]
+    pub error: Option<String>,
     pub backend: Option<String>,
     pub model: Option<String>,
     pub inference_ms: Option<f64>,
@@ -40,10 +43,25 @@ pub struct CameraStatus {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct StorageStatus {
-    /// ok | error
+    /// ok | error: whether the database commits (docs/reliability.md).
     pub state: String,
     pub error: Option<String>,
     pub free_mb: Option<u64>,
+    /// Event messages sent to clients that the database has not committed yet (it is
+    /// failing); they are committed with the same seq once it works again.
+    #[serde(default)]
+    pub pending: u64,
+    /// Messages dropped from a full pending queue: sent to clients, never stored.
+    #[serde(default)]
+    pub dropped: u64,
+    /// ok | low_space (skipped to keep room for the database) | error
+    #[serde(default)]
+    pub snapshots: String,
+    #[serde(default)]
+    pub snapshot_error: Option<String>,
+    /// What happened at start that the operator should know (a corrupt database moved aside).
+    #[serde(default)]
+    pub notice: Option<String>,
 }
 
 /// `{"type":"status","data": StatusData}`.

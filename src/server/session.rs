@@ -109,6 +109,29 @@ pub fn plan_resume(
     }
 }
 
+/// [`plan_resume`] over the event log (`log` bounds) together with the messages the hub holds
+/// because the database could not commit them yet (`held` bounds), where every seq up to
+/// `lost_through` that was dropped unstored makes an earlier `since` impossible to serve.
+pub fn plan_resume_with_held(
+    since: i64,
+    client_epoch: Option<&str>,
+    epoch: &str,
+    log: Option<(i64, i64)>,
+    held: Option<(i64, i64)>,
+    lost_through: Option<i64>,
+) -> ResumePlan {
+    let bounds = match (log, held) {
+        (Some((lo, hi)), Some((held_lo, held_hi))) => Some((lo.min(held_lo), hi.max(held_hi))),
+        (log, held) => log.or(held),
+    };
+    match plan_resume(since, client_epoch, epoch, bounds) {
+        ResumePlan::Replay if lost_through.is_some_and(|lost| since < lost) => {
+            ResumePlan::Reset(ResetReason::TooOld)
+        }
+        plan => plan,
+    }
+}
+
 /// The highest seq already handed to (or filtered out for) this client. Live messages at or
 /// below it were replayed from the log and are skipped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -190,6 +213,37 @@ mod tests {
         );
         assert_eq!(TooOld.as_str(), "too_old");
         assert_eq!(EpochMismatch.as_str(), "epoch_mismatch");
+    }
+
+    #[test]
+    fn resume_decisions_with_held_messages() {
+        use ResetReason::*;
+        use ResumePlan::*;
+        let plan =
+            |since, log, held, lost| plan_resume_with_held(since, None, "e", log, held, lost);
+        // Held messages extend the log: a since among them is known.
+        assert_eq!(plan(12, Some((1, 10)), Some((11, 15)), None), Replay);
+        assert_eq!(plan(15, Some((1, 10)), Some((11, 15)), None), Replay);
+        assert_eq!(
+            plan(16, Some((1, 10)), Some((11, 15)), None),
+            Reset(UnknownSeq)
+        );
+        // Nothing committed yet in a new database.
+        assert_eq!(plan(0, None, Some((1, 4)), None), Replay);
+        assert_eq!(plan(3, None, Some((1, 4)), None), Replay);
+        assert_eq!(plan(3, None, None, None), Reset(TooOld));
+        // Message 12 was dropped unstored: only a since at or after it can be served.
+        assert_eq!(
+            plan(11, Some((1, 10)), Some((13, 15)), Some(12)),
+            Reset(TooOld)
+        );
+        assert_eq!(plan(12, Some((1, 10)), Some((13, 15)), Some(12)), Replay);
+        assert_eq!(plan(14, Some((1, 15)), None, Some(12)), Replay);
+        // The epoch still comes first.
+        assert_eq!(
+            plan_resume_with_held(12, Some("x"), "e", Some((1, 10)), Some((11, 15)), None),
+            Reset(EpochMismatch)
+        );
     }
 
     #[test]

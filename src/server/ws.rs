@@ -30,7 +30,9 @@ use super::hub::{ClientGuard, Hub, LiveEvent, Outgoing};
 use super::limits::Permit;
 use super::protocol::{ClientMessage, ServerMessage, parse_client_message};
 use super::query::WsParams;
-use super::session::{CameraFilter, Cursor, RateWindow, ResetReason, ResumePlan, plan_resume};
+use super::session::{
+    CameraFilter, Cursor, RateWindow, ResetReason, ResumePlan, plan_resume_with_held,
+};
 use super::settings::ServerSettings;
 use super::writer::write_loop;
 
@@ -409,8 +411,9 @@ impl Conn {
         .map(|_| ())
     }
 
-    /// Replays logged messages with seq > `since`, then whatever arrived live meanwhile,
-    /// skipping what was replayed. Live messages lost to lag are still in the log, so lag
+    /// Replays logged messages with seq > `since`, then the messages the hub holds because
+    /// the database could not commit them yet, then whatever arrived live meanwhile, skipping
+    /// what was replayed. Live messages lost to lag are still in the log (or held), so lag
     /// here just means another round of replay.
     async fn resume(
         &mut self,
@@ -418,6 +421,7 @@ impl Conn {
         client_epoch: Option<&str>,
         live: &mut broadcast::Receiver<LiveEvent>,
     ) -> Result<(), End> {
+        let (held_bounds, lost_through) = self.hub.uncommitted_bounds();
         let bounds = match self.archive.log_bounds().await {
             Ok(b) => b,
             Err(e) => {
@@ -425,13 +429,21 @@ impl Conn {
                 return self.reset(ResetReason::StorageError);
             }
         };
-        if let ResumePlan::Reset(reason) =
-            plan_resume(since, client_epoch, self.hub.epoch(), bounds)
-        {
+        if let ResumePlan::Reset(reason) = plan_resume_with_held(
+            since,
+            client_epoch,
+            self.hub.epoch(),
+            bounds,
+            held_bounds,
+            lost_through,
+        ) {
             return self.reset(reason);
         }
         self.cursor = Cursor::after(since);
         loop {
+            // Taken before the log is read: a message published earlier is either still held
+            // now or committed, and then in the log read below.
+            let held = self.hub.uncommitted_after(self.cursor.last());
             loop {
                 let page = match self
                     .archive
@@ -451,6 +463,11 @@ impl Conn {
                     if self.cursor.admit(ev.seq) && self.filter.allows(&ev.camera_id) {
                         self.enqueue_wait(Utf8Bytes::from(&*ev.json)).await?;
                     }
+                }
+            }
+            for ev in held {
+                if self.cursor.admit(ev.seq) && self.filter.allows(&ev.camera_id) {
+                    self.enqueue_wait(ev.text.clone()).await?;
                 }
             }
             loop {

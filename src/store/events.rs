@@ -5,7 +5,6 @@
 //! the caller decides what commits together.
 
 use std::path::Path;
-use std::sync::Arc;
 
 use rusqlite::{Row, Transaction, params};
 use time::OffsetDateTime;
@@ -38,29 +37,66 @@ pub fn rfc3339_utc(t: OffsetDateTime) -> Result<String, StoreError> {
         })
 }
 
-/// Upserts the event row, logs the message with the next seq and returns it as broadcast.
+/// The log entry (the exact text clients get) of `event` as message number `seq`, after
+/// checking that the store can keep it. Pure: the writer uses it to publish a message it
+/// could not commit yet, and the commit later stores the same text.
+pub fn log_entry(event: &EventData, seq: i64) -> Result<LoggedEvent, StoreError> {
+    event_num(event)?;
+    validate(event)?;
+    let mut data = event.clone();
+    data.seq = seq;
+    Ok(LoggedEvent {
+        seq,
+        camera_id: event.camera_id.clone(),
+        json: ServerMessage::Event(data).to_json().into(),
+    })
+}
+
+fn event_num(event: &EventData) -> Result<i64, StoreError> {
+    parse_event_num(&event.id).ok_or_else(|| StoreError::InvalidId {
+        id: event.id.clone(),
+        reason: "expected \"evt-<n>\" with n a positive number without leading zeros",
+    })
+}
+
+/// The highest seq ever logged (0 for none): AUTOINCREMENT's own counter, which deleted rows
+/// do not lower.
+pub(crate) fn last_seq_in(conn: &rusqlite::Connection, db: &Path) -> Result<i64, StoreError> {
+    conn.query_row(
+        "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'event_log'), 0)",
+        [],
+        |r| r.get(0),
+    )
+    .map_err(|e| StoreError::db(db, "reading the last seq", e))
+}
+
+/// Upserts the event row, logs the message and returns it as broadcast. The seq is the next
+/// one, or `at` when given (a message already published with that seq while the database
+/// could not commit); `at` must be above every seq used so far.
 pub(crate) fn append_in(
     tx: &Transaction<'_>,
     db: &Path,
     event: &EventData,
+    at: Option<i64>,
 ) -> Result<LoggedEvent, StoreError> {
-    let num = parse_event_num(&event.id).ok_or_else(|| StoreError::InvalidId {
-        id: event.id.clone(),
-        reason: "expected \"evt-<n>\" with n a positive number without leading zeros",
-    })?;
+    let num = event_num(event)?;
     let start_unix = validate(event)?;
     let err = |e| StoreError::db(db, "saving an event", e);
 
-    // AUTOINCREMENT's own counter: the next seq is one past any seq ever used, even deleted.
-    let seq: i64 = tx
-        .query_row(
-            "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'event_log'), 0) + 1",
-            [],
-            |r| r.get(0),
-        )
-        .map_err(err)?;
-    let mut data = event.clone();
-    data.seq = seq;
+    let next = last_seq_in(tx, db)? + 1;
+    let seq = match at {
+        None => next,
+        Some(at) if at >= next => at,
+        Some(at) => {
+            return Err(StoreError::InvalidEvent {
+                id: event.id.clone(),
+                field: "seq",
+                reason: format!("{at} is already used (the next free seq is {next})"),
+            });
+        }
+    };
+    let logged = log_entry(event, seq)?;
+    let data = event;
     let bbox = data
         .bbox
         .map(|b| format!("[{},{},{},{}]", b[0], b[1], b[2], b[3]));
@@ -96,20 +132,15 @@ pub(crate) fn append_in(
     })
     .map_err(err)?;
 
-    let json: Arc<str> = ServerMessage::Event(data).to_json().into();
     tx.prepare_cached(
         "INSERT INTO event_log (seq, event_num, camera_id, payload) VALUES (?1, ?2, ?3, ?4)",
     )
-    .and_then(|mut st| st.execute(params![seq, num, event.camera_id, &*json]))
+    .and_then(|mut st| st.execute(params![seq, num, event.camera_id, &*logged.json]))
     .map_err(err)?;
     tx.prepare_cached("UPDATE meta SET last_event_num = max(last_event_num, ?1) WHERE id = 1")
         .and_then(|mut st| st.execute([num]))
         .map_err(err)?;
-    Ok(LoggedEvent {
-        seq,
-        camera_id: event.camera_id.clone(),
-        json,
-    })
+    Ok(logged)
 }
 
 /// Checks what SQLite or JSON could not keep faithfully; returns the start time in Unix seconds.
@@ -158,7 +189,7 @@ pub(crate) fn close_open_in(
         event.phase = Phase::End;
         event.end_timestamp = Some(end.clone());
         event.end_reason = Some("restart".to_owned());
-        logged.push(append_in(tx, db, &event)?);
+        logged.push(append_in(tx, db, &event, None)?);
     }
     Ok(logged)
 }

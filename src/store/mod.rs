@@ -9,12 +9,16 @@
 //!
 //! Files in the storage dir: `gozcu.db` (+ `-wal`, `-shm`), `gozcu.lock`, `snapshots/`, and
 //! after trouble `gozcu.db.corrupt-<time>` or `gozcu.db.pre-v<N>.bak` for the operator.
+//!
+//! A `gozcu.db` deleted while the daemon runs is noticed ([`Store::file_state`]) and written
+//! back from the still-open connection ([`Store::restore`], in `restore.rs`).
 
 mod error;
 mod events;
 pub mod migrate;
 mod open;
 mod reader;
+mod restore;
 pub mod retention;
 pub mod snapshots;
 
@@ -28,10 +32,11 @@ use time::OffsetDateTime;
 use crate::server::protocol::{EventData, LoggedEvent};
 
 pub use error::StoreError;
-pub use events::{parse_event_num, rfc3339_utc};
+pub use events::{log_entry, parse_event_num, rfc3339_utc};
 pub use migrate::SCHEMA_VERSION;
 pub use open::{DB_FILE, LOCK_FILE};
 pub use reader::{EventFilter, StoreReader};
+pub use restore::{FileState, move_aside_replaced};
 pub use retention::{RetentionPlan, RetentionPolicy, RetentionReport};
 pub use snapshots::SnapshotStore;
 
@@ -43,6 +48,8 @@ pub struct Store {
     dir: PathBuf,
     epoch: String,
     recovered_from: Option<PathBuf>,
+    /// The database file and its side files as `conn` has them open, to notice deletion.
+    files: restore::OpenFiles,
     _lock: Flock<File>,
 }
 
@@ -60,6 +67,7 @@ impl Store {
             .query_row("SELECT epoch FROM meta WHERE id = 1", [], |r| r.get(0))
             .map_err(|e| StoreError::db(&db, "reading the epoch", e))?;
         Ok(Store {
+            files: restore::OpenFiles::of(&db),
             conn,
             db,
             dir: dir.to_owned(),
@@ -96,10 +104,28 @@ impl Store {
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
+    /// The highest seq ever logged (0 when none); the next message gets a larger one.
+    pub fn last_seq(&self) -> Result<i64, StoreError> {
+        events::last_seq_in(&self.conn, &self.db)
+    }
+
     /// Commits one event message (the event row and a log row) and returns it as broadcast,
     /// with its new seq. `event.seq` is ignored. On `DiskFull` nothing was written.
     pub fn append(&mut self, event: &EventData) -> Result<LoggedEvent, StoreError> {
-        self.write(|tx, db| events::append_in(tx, db, event))
+        self.write(|tx, db| events::append_in(tx, db, event, None))
+    }
+
+    /// Commits messages that were already published with these seqs (while the database
+    /// could not commit), in one transaction: all or none. Each is stored exactly as
+    /// [`log_entry`] made it; seqs must increase and be above every seq used so far (gaps
+    /// are allowed).
+    pub fn append_at(&mut self, messages: &[(&EventData, i64)]) -> Result<(), StoreError> {
+        self.write(|tx, db| {
+            for (event, seq) in messages {
+                events::append_in(tx, db, event, Some(*seq))?;
+            }
+            Ok(())
+        })
     }
 
     /// Ends every event left open by a crash (phase end, end_timestamp `now`, end_reason
@@ -159,6 +185,7 @@ impl Store {
         let value = f(&tx, &self.db)?;
         tx.commit()
             .map_err(|e| StoreError::db(&self.db, "committing", e))?;
+        self.files.complete(&self.db);
         Ok(value)
     }
 }

@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use rusqlite::config::DbConfig;
 use rusqlite::types::Value;
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
@@ -13,6 +14,7 @@ use super::StoreError;
 use super::events::{COLUMNS, from_row};
 use super::migrate::{MIGRATIONS, check_not_newer};
 use super::open::{BUSY_TIMEOUT, DB_FILE};
+use super::restore::identity;
 use crate::server::protocol::{EventData, LoggedEvent};
 
 /// Which events `list_events` returns (newest first by latest seq).
@@ -40,6 +42,8 @@ impl Default for EventFilter {
 pub struct StoreReader {
     conn: Connection,
     db: PathBuf,
+    /// (device, inode) of the file opened, to notice that `gozcu.db` was deleted or restored.
+    identity: Option<(u64, u64)>,
 }
 
 impl StoreReader {
@@ -54,8 +58,22 @@ impl StoreReader {
             .map_err(|e| StoreError::db(&db, "opening read-only", e))?;
         conn.busy_timeout(BUSY_TIMEOUT)
             .map_err(|e| StoreError::db(&db, "configuring", e))?;
+        // A reader must never checkpoint on close: SQLite would then delete `gozcu.db-wal` by
+        // name, which after a restore (restore.rs) belongs to another file.
+        conn.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)
+            .map_err(|e| StoreError::db(&db, "configuring", e))?;
         check_not_newer(&conn, &db, MIGRATIONS)?;
-        Ok(StoreReader { conn, db })
+        Ok(StoreReader {
+            identity: identity(&db),
+            conn,
+            db,
+        })
+    }
+
+    /// False once `gozcu.db` is no longer the file this reader has open (deleted, or restored
+    /// as a new file): the reader should be dropped and a new one opened.
+    pub fn is_current(&self) -> bool {
+        self.identity.is_some() && identity(&self.db) == self.identity
     }
 
     fn err(&self, action: &'static str) -> impl Fn(rusqlite::Error) -> StoreError + '_ {

@@ -120,6 +120,22 @@ impl SnapshotStore {
         })
     }
 
+    /// A store for `dir` that could not be opened (see [`SnapshotStore::open`]'s error): no
+    /// scan, so usage counts only this run's writes. Writes fail until the folder is usable
+    /// again and then work, so a snapshot problem never stops the daemon.
+    pub fn unscanned(dir: &Path, quota_bytes: u64) -> SnapshotStore {
+        SnapshotStore {
+            dir: dir.to_owned(),
+            quota_bytes,
+            index: Mutex::new(Index::default()),
+        }
+    }
+
+    /// Whether the snapshot of `event_id` is on disk.
+    pub fn exists(&self, event_id: &str) -> bool {
+        self.checked_path(event_id).is_ok_and(|p| p.is_file())
+    }
+
     fn index(&self) -> MutexGuard<'_, Index> {
         // The index stays consistent between statements, so a panic elsewhere cannot break it.
         self.index.lock().unwrap_or_else(|p| p.into_inner())
@@ -176,6 +192,10 @@ impl SnapshotStore {
 
     fn write_atomic(&self, event_id: &str, path: &Path, jpeg: &[u8]) -> Result<(), StoreError> {
         let tmp = self.dir.join(format!(".{event_id}.jpg.tmp"));
+        // The folder may have been deleted (with the whole storage dir) while running.
+        if !self.dir.is_dir() {
+            let _ = fs::create_dir_all(&self.dir);
+        }
         let written = File::create(&tmp)
             .and_then(|mut f| {
                 f.write_all(jpeg)?;

@@ -5,7 +5,8 @@
 //! IoU with the prediction (same label only), then the leftovers by centre distance scaled
 //! by the box size (for fast movers and boxes that jump after a short occlusion). A track is
 //! confirmed after >= 2 hits with a median score >= `confirm_score`, and lost once unseen
-//! for `lost_after`. Time is a monotonic `Duration` passed in, so tests simulate it.
+//! for `lost_after` by at least [`MIN_MISSES`] detection passes. Time is a monotonic
+//! `Duration` passed in, so tests simulate it.
 
 use crate::detect::Detection;
 use std::time::Duration;
@@ -17,6 +18,14 @@ const MAX_TRACKS: usize = 128;
 /// Prediction stops extrapolating after this long unseen: a person who stopped behind a
 /// pillar is more likely near where they vanished than far along their old path.
 const MAX_PREDICT_S: f32 = 1.5;
+/// Detection passes that must miss a track before time alone may end it. On a loaded board
+/// inference can take longer than `lost_after`; a person must not become a new event merely
+/// because the detector was too slow to look twice. One looked-at frame without the person
+/// is allowed (a missed detection), the second ends the visit.
+const MIN_MISSES: u32 = 2;
+/// Unseen this many times `lost_after`, a track is lost however few passes ran (the
+/// detector failing or stopping must not keep a visit open forever).
+const LOST_REGARDLESS_FACTOR: u32 = 2;
 /// Velocity smoothing: weight of the newest measurement.
 const VELOCITY_GAIN: f32 = 0.5;
 
@@ -63,6 +72,8 @@ pub struct Track {
     pub hits: u32,
     pub first_seen: Duration,
     pub last_seen: Duration,
+    /// Detection passes since `last_seen` that did not match this track.
+    pub misses: u32,
     pub confirmed: bool,
     /// Box change per second ([x1, y1, x2, y2]).
     velocity: [f32; 4],
@@ -101,6 +112,7 @@ impl Track {
         self.best_score = self.best_score.max(det.score);
         self.hits = self.hits.saturating_add(1);
         self.last_seen = now;
+        self.misses = 0;
         if self.scores.len() == SCORE_HISTORY {
             self.scores.remove(0);
         }
@@ -144,12 +156,17 @@ impl Tracker {
         self.tracks.iter().find(|t| t.id == id)
     }
 
-    /// Removes and returns tracks unseen for `lost_after` at `now`.
+    /// Removes and returns lost tracks: unseen for `lost_after` at `now` and missed by at
+    /// least [`MIN_MISSES`] detection passes, or unseen for [`LOST_REGARDLESS_FACTOR`] times
+    /// `lost_after`.
     pub fn expire(&mut self, now: Duration) -> Vec<Track> {
         let lost_after = self.cfg.lost_after;
         let mut lost = Vec::new();
         self.tracks.retain(|t| {
-            if now.saturating_sub(t.last_seen) >= lost_after {
+            let unseen = now.saturating_sub(t.last_seen);
+            let is_lost = unseen >= lost_after
+                && (t.misses >= MIN_MISSES || unseen >= lost_after * LOST_REGARDLESS_FACTOR);
+            if is_lost {
                 lost.push(t.clone());
                 false
             } else {
@@ -223,6 +240,14 @@ impl Tracker {
             t.observe(&detections[di], now);
             out.observed.push((t.id, di));
         }
+        for (t, _) in self
+            .tracks
+            .iter_mut()
+            .zip(&track_used)
+            .filter(|(_, used)| !**used)
+        {
+            t.misses = t.misses.saturating_add(1);
+        }
         for (di, d) in detections.iter().enumerate() {
             if det_used[di] || self.tracks.len() >= MAX_TRACKS {
                 continue;
@@ -239,6 +264,7 @@ impl Tracker {
                 hits: 1,
                 first_seen: now,
                 last_seen: now,
+                misses: 0,
                 confirmed: false,
                 velocity: [0.0; 4],
                 scores: vec![d.score],
@@ -390,11 +416,40 @@ mod tests {
     fn lost_after_timeout_exactly() {
         let mut t = tracker();
         t.update(s(0.0), &[det("person", 0.8, [0.0, 0.0, 10.0, 20.0])]);
+        t.update(s(1.0), &[]);
+        t.update(s(2.0), &[]);
         assert!(t.expire(s(4.99)).is_empty());
         let lost = t.expire(s(5.0));
         assert_eq!(lost.len(), 1);
         assert_eq!(lost[0].last_seen, s(0.0));
         assert!(t.tracks().is_empty());
+    }
+
+    #[test]
+    fn a_slow_detector_does_not_end_a_visit_it_had_no_time_to_look_at() {
+        let mut t = tracker();
+        let walker = |x: f32| [det("person", 0.8, [x, 100.0, x + 40.0, 200.0])];
+        t.update(s(0.0), &walker(0.0));
+        // The next pass comes 6 s later (inference on a loaded board) and misses the person
+        // once: still the same visit.
+        t.update(s(6.0), &[]);
+        assert!(t.expire(s(6.0)).is_empty(), "one miss does not end a visit");
+        t.update(s(9.0), &walker(30.0));
+        assert_eq!(t.tracks().len(), 1);
+        assert_eq!(t.tracks()[0].hits, 2);
+        // Two passes without the person end it once `lost_after` has passed.
+        t.update(s(10.0), &[]);
+        t.update(s(11.0), &[]);
+        assert!(t.expire(s(13.99)).is_empty());
+        assert_eq!(t.expire(s(14.0)).len(), 1);
+    }
+
+    #[test]
+    fn a_stopped_detector_ends_visits_after_twice_lost_after() {
+        let mut t = tracker();
+        t.update(s(0.0), &[det("person", 0.8, [0.0, 0.0, 10.0, 20.0])]);
+        assert!(t.expire(s(9.99)).is_empty());
+        assert_eq!(t.expire(s(10.0)).len(), 1);
     }
 
     #[test]

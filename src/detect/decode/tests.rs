@@ -307,6 +307,10 @@ fn end_to_end_yolov8_export_is_rejected_for_yolox() {
         "{msg}"
     );
     assert!(!msg.contains("look like"), "{msg}");
+    assert!(
+        msg.contains("none of the supported layouts (yolox, yolov8 with split outputs, yolov5) fits: set detector.model to"),
+        "{msg}"
+    );
 }
 
 #[test]

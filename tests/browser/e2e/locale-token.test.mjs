@@ -51,11 +51,20 @@ describe('Turkish browser', { skip }, () => {
     assert.match(await page.textContent(`#event-list li[data-id="${id}"] .type`), /^Kişi$/);
     await screenshot(page, 'phone-turkish');
 
+    // Record every connection text from here on: on a loaded machine the reconnecting state
+    // can be over before daemon.stop() returns, so polling the current text would miss it.
+    await page.evaluate(() => {
+      const el = document.querySelector('#conn-text');
+      window.connTexts = [];
+      new MutationObserver(() => window.connTexts.push(el.textContent))
+        .observe(el, { childList: true, characterData: true, subtree: true });
+    });
     await daemon.stop();
-    await waitFor(async () => /Yeniden bağlanıyor… \(\d+\. deneme\)/.test(await connText(page)),
-      { message: 'the Turkish reconnecting text', timeout: 10000 });
+    await waitFor(async () => (await page.evaluate(() => window.connTexts))
+      .some((text) => /Yeniden bağlanıyor… \(\d+\. deneme\)/.test(text)),
+    { message: 'the Turkish reconnecting text', timeout: 20000 });
     await waitFor(async () => (await connText(page)).startsWith('Bağlantı Kesildi'),
-      { message: '"Bağlantı Kesildi" after a few attempts', timeout: 20000 });
+      { message: '"Bağlantı Kesildi" after a few attempts', timeout: 30000 });
     assert.match(await page.$eval('#conn', (e) => e.className), /conn-red/);
     assert.equal(await page.textContent('#retry-now'), 'Şimdi dene');
     await screenshot(page, 'phone-turkish-disconnected');
@@ -127,7 +136,8 @@ describe('daemon with an access token', { skip }, () => {
     await page.waitForSelector('#conn[data-state="open"]', { timeout: 15000 });
     assert.equal(await page.isVisible('#token-dialog'), false);
     // Snapshots need the token too (an <img> cannot send a header): they load.
-    await page.waitForSelector('#event-list li .thumb img', { timeout: 45000 });
+    // A hang guard, not a timing: on a loaded machine the first person event takes a while.
+    await page.waitForSelector('#event-list li .thumb img', { timeout: 90000 });
     await waitFor(() => page.$eval('#event-list li .thumb img', (img) => img.complete && img.naturalWidth > 0),
       { message: 'a snapshot loaded with the token' });
 
