@@ -17,6 +17,7 @@ include mk/packaging.mk
 include mk/vm.mk
 include mk/rknn.mk
 include mk/browser.mk
+include mk/fuzz.mk
 # Packages the test suites need on top of the build ones (python3: the accuracy test runs
 # ../shared/reference/score_persons.py, standard library only).
 TEST_PKGS := $(BUILD_PKGS) python3 $(PACKAGING_TEST_PKGS) $(VM_TEST_PKGS) \
@@ -51,12 +52,14 @@ build: build-deps
 demo: build-deps
 	$(CARGO) run --bin gozcu -- run --config config/demo.toml
 
-test: test-deps lint unit rknn-lint rknn-test packaging-check vm-test browser-test
+test: test-deps lint unit rknn-lint rknn-test packaging-check vm-test browser-test fuzz-smoke
 	@echo "make test: all suites passed"
 
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) clippy --no-default-features --all-targets -- -D warnings
+	$(CARGO) fmt --manifest-path fuzz/Cargo.toml -- --check
 
 unit:
 	$(CARGO) test --all-targets

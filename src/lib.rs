@@ -9,6 +9,7 @@ pub mod config;
 pub mod daemon;
 pub mod detect;
 pub mod events;
+pub mod fuzzing;
 pub mod logging;
 pub mod server;
 pub mod store;

@@ -1,6 +1,7 @@
 //! Failure paths with the real components: missing / corrupt models, a model that does not
 //! fit its family, disabled or unavailable backends, bad images in `gozcu detect`, and the
 //! pool dropping frames while busy and counting failed runs.
+#![cfg(feature = "cpu")]
 
 mod detect_support;
 

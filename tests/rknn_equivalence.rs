@@ -6,7 +6,7 @@
 //! - the int8 decode (quantized-domain threshold) equals the float decode within the
 //!   quantization tolerance;
 //! - `load_detector` on the NPU (stub) gives the same detections as on the CPU (tract).
-#![cfg(feature = "rknn")]
+#![cfg(all(feature = "rknn", feature = "cpu"))]
 
 mod detect_support;
 mod rknn_support;

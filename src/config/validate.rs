@@ -208,6 +208,13 @@ fn detector(c: &Config, p: &mut Vec<Problem>) {
             .map(str::to_string)
     };
     let model_ext = ext(&d.model);
+    if d.backend == Backend::Cpu && !cfg!(feature = "cpu") {
+        p.push(Problem::new(
+            "detector.backend",
+            "backend \"cpu\" is not built into this gozcu: rebuild it with the cargo feature \
+             `cpu` (on by default), or use \"auto\", \"rknn\" or \"none\"",
+        ));
+    }
     match (d.backend, model_ext.as_deref()) {
         (Backend::Cpu, Some(e)) if e != "onnx" => p.push(Problem::new(
             "detector.model",

@@ -165,3 +165,20 @@ fn model_extension_must_match_the_backend() {
         ["`detector.cpu_model`: must be an .onnx model (it runs on the CPU), or empty"]
     );
 }
+
+#[test]
+fn cpu_backend_needs_the_cpu_feature() {
+    let mut c = Config::default();
+    c.detector.backend = Backend::Cpu;
+    if cfg!(feature = "cpu") {
+        assert_eq!(problems(&c), Vec::<String>::new());
+    } else {
+        assert_eq!(
+            problems(&c),
+            [
+                "`detector.backend`: backend \"cpu\" is not built into this gozcu: rebuild it \
+                 with the cargo feature `cpu` (on by default), or use \"auto\", \"rknn\" or \"none\""
+            ]
+        );
+    }
+}

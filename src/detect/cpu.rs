@@ -9,8 +9,7 @@
 //! depthwise convolutions ~28%, nearest-neighbour Resize ~12%, MaxPool (SPP) ~7%, sigmoid ~5%.
 
 use super::{
-    ChannelOrder, DetectError, Detector, InputSpec, InputType, Layout, PreparedInput, RawTensor,
-    TensorData,
+    DetectError, Detector, InputSpec, InputType, Layout, PreparedInput, RawTensor, TensorData,
 };
 use crate::config::ModelFamily;
 use std::path::{Path, PathBuf};
@@ -281,25 +280,4 @@ fn resolve_spec(model: &InferenceModel, opts: &CpuOptions) -> Result<InputSpec, 
 
 fn dim_u32(d: usize) -> Result<u32, String> {
     u32::try_from(d).map_err(|_| format!("input dimension {d} is too large"))
-}
-
-impl InputSpec {
-    /// What each family's usual export expects: YOLOX 416x416 BGR 0..255 floats (the official
-    /// export); YOLOv8/v5 640x640 RGB. Values are always produced as 0..255; a backend whose
-    /// model wants 0..1 scales them itself (`CpuOptions::input_scale`; RKNN models carry the
-    /// normalisation in the converted model).
-    pub fn family_default(family: ModelFamily) -> InputSpec {
-        let (size, channels) = match family {
-            ModelFamily::Yolox => (416, ChannelOrder::Bgr),
-            ModelFamily::Yolov8 | ModelFamily::Yolov5 => (640, ChannelOrder::Rgb),
-        };
-        InputSpec {
-            width: size,
-            height: size,
-            channels,
-            layout: Layout::Nchw,
-            dtype: InputType::F32,
-            pad_value: 114,
-        }
-    }
 }

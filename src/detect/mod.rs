@@ -34,6 +34,28 @@ pub struct InputSpec {
     pub pad_value: u8,
 }
 
+impl InputSpec {
+    /// What each family's usual export expects: YOLOX 416x416 BGR 0..255 floats (the official
+    /// export); YOLOv8/v5 640x640 RGB. Values are always produced as 0..255; a backend whose
+    /// model wants 0..1 scales them itself (`cpu::CpuOptions::input_scale`; RKNN models carry the
+    /// normalisation in the converted model).
+    pub fn family_default(family: crate::config::ModelFamily) -> InputSpec {
+        use crate::config::ModelFamily;
+        let (size, channels) = match family {
+            ModelFamily::Yolox => (416, ChannelOrder::Bgr),
+            ModelFamily::Yolov8 | ModelFamily::Yolov5 => (640, ChannelOrder::Rgb),
+        };
+        InputSpec {
+            width: size,
+            height: size,
+            channels,
+            layout: Layout::Nchw,
+            dtype: InputType::F32,
+            pad_value: 114,
+        }
+    }
+}
+
 /// Element data of a raw output tensor.
 #[derive(Debug, Clone, PartialEq)]
 pub enum TensorData {
@@ -117,6 +139,13 @@ pub enum DetectError {
     Labels { path: String, reason: String },
     #[error("detection is disabled (detector.backend = \"none\")")]
     Disabled,
+    #[error(
+        "the {backend} detector backend is not built into this gozcu; rebuild it with the cargo feature `{feature}` (cargo build --features {feature}), or set detector.backend = \"none\""
+    )]
+    BackendNotBuilt {
+        backend: &'static str,
+        feature: &'static str,
+    },
 }
 
 impl DetectError {
@@ -130,11 +159,13 @@ impl DetectError {
             DetectError::Disabled => "disabled",
             DetectError::NpuUnavailable(_) => "npu_unavailable",
             DetectError::Inference(_) => "inference_failed",
+            DetectError::BackendNotBuilt { .. } => "backend_not_built",
         }
     }
 }
 
 pub mod cli;
+#[cfg(feature = "cpu")]
 pub mod cpu;
 pub mod decode;
 pub mod labels;
@@ -237,6 +268,19 @@ pub fn load_detector(
     }
 }
 
+#[cfg(not(feature = "cpu"))]
+fn load_cpu(
+    _path: &std::path::Path,
+    _cfg: &crate::config::DetectorConfig,
+    _decoder: decode::Decoder,
+) -> Result<(pool::DetectorPool, AiInfo), DetectError> {
+    Err(DetectError::BackendNotBuilt {
+        backend: "cpu",
+        feature: "cpu",
+    })
+}
+
+#[cfg(feature = "cpu")]
 fn load_cpu(
     path: &std::path::Path,
     cfg: &crate::config::DetectorConfig,
@@ -278,4 +322,30 @@ fn load_rknn(
     decoder: decode::Decoder,
 ) -> Result<(pool::DetectorPool, AiInfo), DetectError> {
     rknn::start_pool(cfg, decoder)
+}
+
+/// What a build without the `cpu` feature does with a model meant for the CPU (run by
+/// `cargo test --no-default-features`).
+#[cfg(all(test, not(feature = "cpu")))]
+mod no_cpu_tests {
+    use super::*;
+    use crate::config::{Backend, DetectorConfig};
+
+    #[test]
+    fn auto_with_an_onnx_model_reports_backend_not_built() {
+        let cfg = DetectorConfig {
+            backend: Backend::Auto,
+            model: "/usr/share/gozcu/models/yolox_nano.onnx".into(),
+            ..DetectorConfig::default()
+        };
+        let Err(e) = load_detector(&cfg) else {
+            panic!("a build without the cpu feature loaded a CPU model");
+        };
+        assert_eq!(e.reason_code(), "backend_not_built");
+        assert_eq!(
+            e.to_string(),
+            "the cpu detector backend is not built into this gozcu; rebuild it with the cargo \
+             feature `cpu` (cargo build --features cpu), or set detector.backend = \"none\""
+        );
+    }
 }

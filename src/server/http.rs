@@ -6,9 +6,8 @@
 use std::convert::Infallible;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -20,7 +19,7 @@ use tokio::task::JoinHandle;
 use super::ServerError;
 use super::archive::Archive;
 use super::hub::Hub;
-use super::limits::ConnectionLimiter;
+use super::limits::{ConnectionLimiter, LimitRejection, Permit, open_connection_caps};
 use super::routes;
 use super::security::{HostPolicy, system_hostname};
 use super::settings::ServerSettings;
@@ -29,6 +28,9 @@ use super::settings::ServerSettings;
 const SHUTDOWN_WAIT: Duration = Duration::from_secs(2);
 /// Largest request head accepted; bigger ones get 431.
 const MAX_REQUEST_BUF: usize = 16 * 1024;
+/// Connections dropped for the open-connection caps are logged at most this often (a flood
+/// would otherwise write one line per attempt).
+const DROP_LOG_INTERVAL: Duration = Duration::from_secs(10);
 
 /// Settings plus what is derived from them; replaced whole on reload.
 #[derive(Debug)]
@@ -44,7 +46,10 @@ pub(crate) struct Shared {
     pub shutdown: watch::Receiver<bool>,
     policy: RwLock<Arc<Policy>>,
     hostname: Option<String>,
-    open_connections: AtomicUsize,
+    /// TCP connections not (yet) handed to the WebSocket code; see `open_connection_caps`.
+    open: ConnectionLimiter,
+    /// When a dropped connection was last logged, and how many were dropped since.
+    drops: Mutex<(Option<Instant>, u64)>,
 }
 
 impl Shared {
@@ -165,7 +170,8 @@ pub async fn serve(
             hosts,
         })),
         hostname,
-        open_connections: AtomicUsize::new(0),
+        open: ConnectionLimiter::default(),
+        drops: Mutex::new((None, 0)),
     });
     let local_addrs = bound.iter().map(|(_, a)| *a).collect();
     let listeners = bound
@@ -240,14 +246,18 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, done: mpsc::Sen
                 continue;
             }
         };
-        // TCP connections without a finished request are cheap but not free: cap them well
-        // above the WebSocket limit.
-        let cap = shared.policy().settings.max_clients.saturating_mul(2) + 64;
-        if shared.open_connections.load(Ordering::Relaxed) >= cap {
-            shared.hub.metrics().rejected("connections");
-            tracing::warn!(peer = %peer, cap, "too many open connections; dropped a new one");
-            continue;
-        }
+        let settings = shared.policy().settings.clone();
+        let (total, per_ip) =
+            open_connection_caps(settings.max_clients, settings.max_clients_per_ip);
+        let permit = match shared.open.try_acquire(peer.ip(), total, per_ip) {
+            Ok(p) => p,
+            Err(rejection) => {
+                // Closing at once is the cheapest answer to a flood.
+                shared.hub.metrics().rejected("connections");
+                log_dropped(&shared, peer, &rejection);
+                continue;
+            }
+        };
         let local = stream.local_addr().unwrap_or(peer);
         let _ = stream.set_nodelay(true);
         tokio::spawn(serve_connection(
@@ -256,15 +266,29 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, done: mpsc::Sen
             local,
             shared.clone(),
             done.clone(),
+            permit,
         ));
     }
 }
 
-struct OpenGuard(Arc<Shared>);
-
-impl Drop for OpenGuard {
-    fn drop(&mut self) {
-        self.0.open_connections.fetch_sub(1, Ordering::Relaxed);
+fn log_dropped(shared: &Shared, peer: SocketAddr, rejection: &LimitRejection) {
+    let mut drops = shared.drops.lock().unwrap_or_else(|p| p.into_inner());
+    drops.1 += 1;
+    let now = Instant::now();
+    if drops
+        .0
+        .is_none_or(|last| now.duration_since(last) >= DROP_LOG_INTERVAL)
+    {
+        let (what, max) = match rejection {
+            LimitRejection::Total { max } => ("open connections in total", max),
+            LimitRejection::PerIp { max, .. } => ("open connections from this address", max),
+        };
+        tracing::warn!(
+            peer = %peer, dropped = drops.1,
+            "too many {what} (at most {max}, from server.max_clients and \
+             server.max_clients_per_ip); closed new connections without an answer"
+        );
+        *drops = (Some(now), 0);
     }
 }
 
@@ -274,9 +298,9 @@ async fn serve_connection(
     local: SocketAddr,
     shared: Arc<Shared>,
     done: mpsc::Sender<()>,
+    // Held until the connection ends or becomes a WebSocket (which holds its own).
+    _open: Permit,
 ) {
-    shared.open_connections.fetch_add(1, Ordering::Relaxed);
-    let _open = OpenGuard(shared.clone());
     let settings = shared.policy().settings.clone();
     let mut shutdown = shared.shutdown.clone();
     let ctx = Arc::new(ConnCtx {

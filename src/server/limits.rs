@@ -1,5 +1,6 @@
-//! WebSocket connection limits, total and per client IP. A permit is held for the life of a
-//! connection and released on drop, so a crashed task cannot leak a slot.
+//! Connection limits, total and per client IP: WebSocket clients, and TCP connections that
+//! have not (yet) become WebSocket clients. A permit is held for the life of a connection
+//! and released on drop, so a crashed task cannot leak a slot.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -34,6 +35,19 @@ impl LimitRejection {
             ),
         }
     }
+}
+
+/// Caps on open TCP connections that are not WebSocket clients (HTTP requests, handshakes in
+/// progress, idle keep-alive), as `(total, per_ip)`, from the WebSocket limits.
+///
+/// Such connections are cheap but not free, so the total sits well above the WebSocket limit.
+/// The per-IP cap is what keeps one address from holding every slot with connections that
+/// never finish a request (slowloris) until other addresses cannot connect at all; it still
+/// leaves a browser behind one address room for its parallel page loads.
+pub fn open_connection_caps(max_clients: usize, max_clients_per_ip: usize) -> (usize, usize) {
+    let total = max_clients.saturating_mul(2).saturating_add(64);
+    let per_ip = max_clients_per_ip.saturating_mul(2).max(16).min(total);
+    (total, per_ip)
 }
 
 /// One counted connection; dropping it frees the slot.
@@ -116,6 +130,18 @@ mod tests {
         drop(p1);
         assert_eq!(l.total(), 2);
         assert!(l.try_acquire(a, 3, 2).is_ok());
+    }
+
+    #[test]
+    fn open_connection_caps_leave_room_for_other_addresses() {
+        assert_eq!(open_connection_caps(256, 32), (576, 64));
+        assert_eq!(open_connection_caps(64, 16), (192, 32));
+        // Small WebSocket limits still allow a browser's parallel requests.
+        assert_eq!(open_connection_caps(1, 1), (66, 16));
+        assert_eq!(
+            open_connection_caps(usize::MAX, usize::MAX),
+            (usize::MAX, usize::MAX)
+        );
     }
 
     #[test]

@@ -197,9 +197,28 @@ pub fn parse_client_message(text: &str) -> Result<ClientMessage, String> {
         Ok(ClientJson::Subscribe { cameras }) => Ok(ClientMessage::Subscribe { cameras }),
         Ok(ClientJson::Resume { since }) => Ok(ClientMessage::Resume { since }),
         Err(e) => Err(format!(
-            "expected \"ping\", {{\"type\":\"subscribe\",\"cameras\":[...]}} or {{\"type\":\"resume\",\"since\":N}}: {e}"
+            "expected \"ping\", {{\"type\":\"subscribe\",\"cameras\":[...]}} or {{\"type\":\"resume\",\"since\":N}}: {}",
+            shorten(&e.to_string(), MAX_ERROR_DETAIL)
         )),
     }
+}
+
+/// Longest parser detail echoed back in a `bad_message` error. serde quotes the offending
+/// input (an unknown `type` of 4 KiB, say); each error is queued for its client alone, so
+/// echoing it whole would let a client that never reads park `client_queue` times the
+/// message limit in the server's memory.
+pub const MAX_ERROR_DETAIL: usize = 160;
+
+/// `s` cut to at most `max` bytes at a character boundary, with `...` when cut.
+fn shorten(s: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    if s.len() <= max {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    std::borrow::Cow::Owned(format!("{}...", &s[..end]))
 }
 
 /// An event message as committed to the event log: the hub fans this out unchanged.
@@ -209,4 +228,45 @@ pub struct LoggedEvent {
     pub camera_id: String,
     /// The full `{"type":"event","data":{...}}` text, serialized once.
     pub json: std::sync::Arc<str>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_messages() {
+        assert_eq!(parse_client_message(" ping\n"), Ok(ClientMessage::Ping));
+        assert_eq!(
+            parse_client_message(r#"{"type":"resume","since":41}"#),
+            Ok(ClientMessage::Resume { since: 41 })
+        );
+        assert_eq!(
+            parse_client_message(r#"{"type":"subscribe","cameras":["a"]}"#),
+            Ok(ClientMessage::Subscribe {
+                cameras: vec!["a".to_string()]
+            })
+        );
+    }
+
+    #[test]
+    fn error_detail_does_not_echo_a_long_input() {
+        let long = format!(r#"{{"type":"{}"}}"#, "ü".repeat(2000));
+        let err = parse_client_message(&long).unwrap_err();
+        assert!(
+            err.starts_with(
+                "expected \"ping\", {\"type\":\"subscribe\",\"cameras\":[...]} or \
+                 {\"type\":\"resume\",\"since\":N}: unknown variant `üü"
+            ),
+            "{err}"
+        );
+        assert!(err.ends_with("..."), "{err}");
+        assert!(err.len() < 120 + MAX_ERROR_DETAIL, "{} bytes", err.len());
+        // Short details are kept whole.
+        let err = parse_client_message("{not json").unwrap_err();
+        assert!(
+            err.ends_with("key must be a string at line 1 column 2"),
+            "{err}"
+        );
+    }
 }

@@ -1,19 +1,23 @@
 //! Request routing: security checks, REST endpoints, the dashboard and the WebSocket upgrade.
 //! Every error is JSON: `{"error":{"code":"...","message":"..."}}` with a matching status.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::header::{self, HeaderValue};
+use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use serde::Serialize;
 
 use super::http::ConnCtx;
 use super::protocol::{CameraStatus, EventData};
-use super::security::{check_host, check_origin, presented_token, redact, token_matches};
+use super::security::{
+    HostPolicy, check_host, check_origin, presented_token, redact, token_matches,
+};
+use super::settings::ServerSettings;
 use super::upgrade::{check_handshake, is_upgrade_request};
 use super::ws::{WsSetup, ws_config};
 use super::{assets, query};
@@ -75,6 +79,73 @@ fn header_str(req: &Request<Incoming>, name: header::HeaderName) -> Option<&str>
     req.headers().get(name).and_then(|v| v.to_str().ok())
 }
 
+/// Why the security checks refused a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub status: StatusCode,
+    pub code: &'static str,
+    /// Label of `gozcu_http_rejections_total`; `None` for a plain client error (not counted).
+    pub metric: Option<&'static str>,
+    pub message: String,
+}
+
+/// The checks every request passes before routing, in order: `Host` (DNS rebinding),
+/// `Origin` (cross-site use), an upgrade only at the WebSocket path, the token on `/api/*`
+/// and `/metrics`. Pure, so the fuzz targets run exactly what the server runs.
+pub fn check_request(
+    path: &str,
+    query: &str,
+    headers: &HeaderMap,
+    local: SocketAddr,
+    hosts: &HostPolicy,
+    settings: &ServerSettings,
+) -> Result<(), Refusal> {
+    let header = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
+    let host = header(header::HOST);
+    if let Err(message) = check_host(host, local, hosts) {
+        return Err(Refusal {
+            status: StatusCode::MISDIRECTED_REQUEST,
+            code: "misdirected_request",
+            metric: Some("host"),
+            message,
+        });
+    }
+    if let Err(message) = check_origin(header(header::ORIGIN), host, &settings.allowed_origins) {
+        return Err(Refusal {
+            status: StatusCode::FORBIDDEN,
+            code: "forbidden_origin",
+            metric: Some("origin"),
+            message,
+        });
+    }
+    if is_upgrade_request(headers) && path != WS_PATH {
+        return Err(Refusal {
+            status: StatusCode::NOT_FOUND,
+            code: "not_found",
+            metric: None,
+            message: format!("no WebSocket endpoint at {path}; use {WS_PATH}"),
+        });
+    }
+    let protected = path == "/metrics" || path.starts_with("/api/");
+    if protected {
+        let presented = presented_token(Some(query), header(header::AUTHORIZATION));
+        if !token_matches(&settings.token, presented.as_deref()) {
+            let message = if presented.is_some() {
+                "the token is wrong"
+            } else {
+                "this server needs a token: send Authorization: Bearer <token> or ?token=<token>"
+            };
+            return Err(Refusal {
+                status: StatusCode::UNAUTHORIZED,
+                code: "unauthorized",
+                metric: Some("token"),
+                message: message.to_string(),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Handles one request; never fails (errors become JSON responses).
 pub(crate) async fn handle(mut req: Request<Incoming>, ctx: &Arc<ConnCtx>) -> Response<Body> {
     let shared = &ctx.shared;
@@ -83,57 +154,31 @@ pub(crate) async fn handle(mut req: Request<Incoming>, ctx: &Arc<ConnCtx>) -> Re
     let path = req.uri().path().to_string();
     let query_str = req.uri().query().unwrap_or("").to_string();
     let log_path = redact(req.uri().path_and_query().map_or("/", |p| p.as_str())).into_owned();
-    let host = header_str(&req, header::HOST).map(str::to_string);
     let origin = header_str(&req, header::ORIGIN).map(str::to_string);
     let origin_log = origin.as_deref().unwrap_or("-");
     tracing::debug!(peer = %ctx.peer, method = %req.method(), path = %log_path, "http request");
 
-    let reject = |status: StatusCode, code: &str, reason: &str, message: &str| {
-        shared.hub.metrics().rejected(reason);
-        tracing::warn!(
-            peer = %ctx.peer, origin = %origin_log, path = %log_path,
-            status = status.as_u16(), "request rejected: {message}"
-        );
-        json_error(status, code, message)
-    };
-
-    if let Err(msg) = check_host(host.as_deref(), ctx.local, &policy.hosts) {
-        return reject(
-            StatusCode::MISDIRECTED_REQUEST,
-            "misdirected_request",
-            "host",
-            &msg,
-        );
-    }
-    if let Err(msg) = check_origin(
-        origin.as_deref(),
-        host.as_deref(),
-        &settings.allowed_origins,
+    if let Err(refusal) = check_request(
+        &path,
+        &query_str,
+        req.headers(),
+        ctx.local,
+        &policy.hosts,
+        settings,
     ) {
-        return reject(StatusCode::FORBIDDEN, "forbidden_origin", "origin", &msg);
-    }
-    let upgrade = is_upgrade_request(req.headers());
-    if upgrade && path != WS_PATH {
-        return json_error(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            &format!("no WebSocket endpoint at {path}; use {WS_PATH}"),
-        );
-    }
-    let protected = path == "/metrics" || path.starts_with("/api/");
-    if protected {
-        let presented = presented_token(Some(&query_str), header_str(&req, header::AUTHORIZATION));
-        if !token_matches(&settings.token, presented.as_deref()) {
-            let msg = if presented.is_some() {
-                "the token is wrong"
-            } else {
-                "this server needs a token: send Authorization: Bearer <token> or ?token=<token>"
-            };
-            let mut r = reject(StatusCode::UNAUTHORIZED, "unauthorized", "token", msg);
+        let mut r = json_error(refusal.status, refusal.code, &refusal.message);
+        if let Some(reason) = refusal.metric {
+            shared.hub.metrics().rejected(reason);
+            tracing::warn!(
+                peer = %ctx.peer, origin = %origin_log, path = %log_path,
+                status = refusal.status.as_u16(), "request rejected: {}", refusal.message
+            );
+        }
+        if refusal.status == StatusCode::UNAUTHORIZED {
             r.headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-            return r;
         }
+        return r;
     }
     if path == WS_PATH {
         return upgrade_ws(&mut req, ctx, &query_str, origin, &log_path);
