@@ -1,8 +1,10 @@
 //! Synthetic camera (`device = "testsrc:"`): a static textured background with moving shapes
 //! that appear for [`ACTIVE_S`] seconds out of every [`CYCLE_S`], so motion starts and stops
-//! and the whole pipeline runs with no hardware. Frames are a pure function of the config
-//! and the frame index (deterministic), produced directly in NV12 (`format = "auto"` or
-//! `"NV12"`) or YUYV (`"YUYV"`), paced to the configured fps.
+//! and the whole pipeline runs with no hardware. `testsrc:static` never shows the shapes (an
+//! idle scene) and `testsrc:moving` never hides them (constant motion); the benchmarks use
+//! both. Frames are a pure function of the config and the frame index (deterministic),
+//! produced directly in NV12 (`format = "auto"` or `"NV12"`) or YUYV (`"YUYV"`), paced to
+//! the configured fps.
 
 use super::pace::Pacer;
 use super::{CameraError, Frame, FrameSource, PixelFormat, Plane};
@@ -13,6 +15,32 @@ use std::time::{Duration, SystemTime};
 pub const CYCLE_S: f64 = 12.0;
 /// Seconds of each cycle during which shapes move across the scene.
 pub const ACTIVE_S: f64 = 6.0;
+
+/// What the synthetic scene does, from the text after `testsrc:` in `device`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TestPattern {
+    /// `testsrc:` shapes cross the scene [`ACTIVE_S`] seconds of every [`CYCLE_S`].
+    Cycle,
+    /// `testsrc:static` the background alone: nothing ever moves.
+    Static,
+    /// `testsrc:moving` shapes cross the scene again and again, without pauses.
+    Moving,
+}
+
+impl TestPattern {
+    /// The pattern a `testsrc:...` device names; Err with the reason for an unknown one.
+    pub fn from_device(device: &str) -> Result<TestPattern, String> {
+        match device.strip_prefix("testsrc:") {
+            Some("") => Ok(TestPattern::Cycle),
+            Some("static") => Ok(TestPattern::Static),
+            Some("moving") => Ok(TestPattern::Moving),
+            _ => Err(format!(
+                "{device:?} is not a known synthetic camera; write \"testsrc:\" (shapes come and \
+                 go), \"testsrc:static\" (nothing moves) or \"testsrc:moving\" (always moving)"
+            )),
+        }
+    }
+}
 
 /// A Y'CbCr colour.
 #[derive(Debug, Clone, Copy)]
@@ -26,6 +54,7 @@ pub struct TestSource {
     height: u32,
     fps: u32,
     format: PixelFormat,
+    pattern: TestPattern,
     background: Vec<u8>,
     pacer: Pacer,
     note: String,
@@ -44,11 +73,14 @@ impl TestSource {
                 format!(" (format {other} not synthesized; using NV12)"),
             ),
         };
+        // Validation rejects an unknown pattern; a source built anyway gets the default.
+        let pattern = TestPattern::from_device(&cfg.device).unwrap_or(TestPattern::Cycle);
         let mut src = TestSource {
             width,
             height,
             fps: cfg.fps.max(1),
             format,
+            pattern,
             background: Vec::new(),
             pacer: Pacer::new(cfg.fps),
             note,
@@ -59,15 +91,24 @@ impl TestSource {
 
     /// Whether shapes are in the scene at frame `index`.
     pub fn shapes_visible(&self, index: u64) -> bool {
+        self.cycle_position(index) < ACTIVE_S
+    }
+
+    /// Seconds into the current appear/leave cycle at frame `index`; >= ACTIVE_S while the
+    /// scene is empty.
+    fn cycle_position(&self, index: u64) -> f64 {
         let t = index as f64 / f64::from(self.fps);
-        t % CYCLE_S < ACTIVE_S
+        match self.pattern {
+            TestPattern::Cycle => t % CYCLE_S,
+            TestPattern::Static => CYCLE_S,
+            TestPattern::Moving => t % ACTIVE_S,
+        }
     }
 
     /// The frame at `index` (deterministic).
     pub fn render(&self, index: u64) -> Frame {
         let mut data = self.background.clone();
-        let t = index as f64 / f64::from(self.fps);
-        let in_cycle = t % CYCLE_S;
+        let in_cycle = self.cycle_position(index);
         if in_cycle < ACTIVE_S {
             let phase = in_cycle / ACTIVE_S;
             let (w, h) = (f64::from(self.width), f64::from(self.height));
@@ -203,9 +244,79 @@ impl FrameSource for TestSource {
     fn close(&mut self) {}
 
     fn describe(&self) -> String {
+        let shapes = match self.pattern {
+            TestPattern::Cycle => format!("shapes {ACTIVE_S}s of every {CYCLE_S}s"),
+            TestPattern::Static => "static scene".to_string(),
+            TestPattern::Moving => "shapes always moving".to_string(),
+        };
         format!(
-            "testsrc: synthetic {:?} {}x{} @ {} fps, shapes {}s of every {}s{}",
-            self.format, self.width, self.height, self.fps, ACTIVE_S, CYCLE_S, self.note
+            "testsrc: synthetic {:?} {}x{} @ {} fps, {shapes}{}",
+            self.format, self.width, self.height, self.fps, self.note
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn source(device: &str) -> TestSource {
+        TestSource::new(&CameraConfig {
+            device: device.into(),
+            width: 64,
+            height: 48,
+            fps: 10,
+            ..CameraConfig::default()
+        })
+    }
+
+    #[test]
+    fn static_pattern_never_changes_and_moving_never_pauses() {
+        let still = source("testsrc:static");
+        let cycle = source("testsrc:");
+        let moving = source("testsrc:moving");
+        // 0..240 covers two full 12 s cycles at 10 fps.
+        for i in 0..240 {
+            assert!(!still.shapes_visible(i), "static frame {i}");
+            assert_eq!(
+                still.render(i).planes[0].data,
+                still.background,
+                "frame {i}"
+            );
+            assert!(moving.shapes_visible(i), "moving frame {i}");
+            assert_ne!(
+                moving.render(i).planes[0].data,
+                moving.render(i + 1).planes[0].data,
+                "moving frames {i} and {}",
+                i + 1
+            );
+        }
+        // The default pattern pauses half of each cycle, and shows the same shapes as the
+        // moving one during its active part.
+        assert!(cycle.shapes_visible(10) && !cycle.shapes_visible(70));
+        assert_eq!(
+            cycle.render(10).planes[0].data,
+            moving.render(10).planes[0].data
+        );
+        assert!(moving.describe().contains("shapes always moving"));
+        assert!(still.describe().contains("static scene"));
+    }
+
+    #[test]
+    fn pattern_names() {
+        assert_eq!(TestPattern::from_device("testsrc:"), Ok(TestPattern::Cycle));
+        assert_eq!(
+            TestPattern::from_device("testsrc:static"),
+            Ok(TestPattern::Static)
+        );
+        assert_eq!(
+            TestPattern::from_device("testsrc:moving"),
+            Ok(TestPattern::Moving)
+        );
+        let err = TestPattern::from_device("testsrc:Static").unwrap_err();
+        assert!(
+            err.starts_with("\"testsrc:Static\" is not a known synthetic camera"),
+            "{err}"
+        );
     }
 }

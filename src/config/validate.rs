@@ -350,7 +350,11 @@ fn device<'a>(
     const VALID: &str = "write a V4L2 path (\"/dev/video0\", better \"/dev/v4l/by-id/...\"), \
                          \"testsrc:\" or \"replay:<folder-or-file>\"";
     match cam.device_kind() {
-        DeviceKind::TestSrc => {}
+        DeviceKind::TestSrc => {
+            if let Err(reason) = crate::camera::testsrc::TestPattern::from_device(&cam.device) {
+                p.push(Problem::new(key, reason));
+            }
+        }
         DeviceKind::Replay(path) if path.as_os_str().is_empty() => {
             p.push(Problem::new(
                 key,

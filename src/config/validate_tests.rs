@@ -182,3 +182,25 @@ fn cpu_backend_needs_the_cpu_feature() {
         );
     }
 }
+
+#[test]
+fn testsrc_patterns_are_checked() {
+    let mut c = Config {
+        cameras: vec![
+            cam("a", "testsrc:"),
+            cam("b", "testsrc:static"),
+            cam("c", "testsrc:moving"),
+        ],
+        ..Config::default()
+    };
+    assert_eq!(problems(&c), Vec::<String>::new());
+    c.cameras.push(cam("d", "testsrc:still"));
+    assert_eq!(
+        problems(&c),
+        [
+            "`cameras[3].device`: \"testsrc:still\" is not a known synthetic camera; write \
+             \"testsrc:\" (shapes come and go), \"testsrc:static\" (nothing moves) or \
+             \"testsrc:moving\" (always moving)"
+        ]
+    );
+}

@@ -8,6 +8,8 @@
 //! Runtime. Per-op profile of YOLOX-Nano 416 (one thread): matrix products + packing ~45%,
 //! depthwise convolutions ~28%, nearest-neighbour Resize ~12%, MaxPool (SPP) ~7%, sigmoid ~5%.
 
+mod upsample;
+
 use super::{
     DetectError, Detector, InputSpec, InputType, Layout, PreparedInput, RawTensor, TensorData,
 };
@@ -98,9 +100,7 @@ impl CpuDetector {
             InputType::F32 => f32::datum_type(),
             InputType::U8 => u8::datum_type(),
         };
-        let typed = model
-            .with_input_fact(0, InferenceFact::dt_shape(dt, shape))
-            .and_then(|m| m.into_optimized())
+        let typed = optimize(model, InferenceFact::dt_shape(dt, shape))
             .map_err(|e| load_err("cannot prepare the model for this input", e))?;
         let output_dims = output_dims(&typed).map_err(|reason| DetectError::ModelLoad {
             path: shown.clone(),
@@ -172,6 +172,18 @@ impl Detector for CpuDetector {
     fn output_dims(&self) -> Option<Vec<Vec<usize>>> {
         Some(self.output_dims.clone())
     }
+}
+
+/// Fixes the input to `input`, then types, declutters, rewrites whole-factor upsampling
+/// (upsample.rs) and optimizes the model. Public so `benches/detector.rs --profile` times
+/// the very graph the detector runs.
+pub fn optimize(model: InferenceModel, input: InferenceFact) -> TractResult<TypedModel> {
+    let mut typed = model
+        .with_input_fact(0, input)?
+        .into_typed()?
+        .into_decluttered()?;
+    upsample::rewrite_upsampling(&mut typed)?;
+    typed.into_optimized()
 }
 
 fn describe(p: &PreparedInput) -> String {
