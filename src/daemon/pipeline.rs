@@ -8,7 +8,7 @@ use crate::camera::runner::{CameraRunner, StatusCallback};
 use crate::camera::slot::LatestFrame;
 use crate::config::{CameraConfig, DetectorConfig, EventsConfig, MotionConfig};
 use crate::daemon::status::StatusBoard;
-use crate::daemon::writer::{EventMessage, WriterSender};
+use crate::daemon::writer::{EventMessage, FrameTiming, WriterSender};
 use crate::detect::DetectError;
 use crate::detect::pool::{DetectInput, DetectOutput, DetectorPool, PoolError};
 use crate::events::{EventLifecycle, EventOutput, EventTime};
@@ -104,6 +104,8 @@ impl CameraPipeline {
 struct WorkFrame {
     conv: ConvertedFrame,
     rgb: Option<Arc<RgbImage>>,
+    /// The detector's run time on this frame, when it was detected on.
+    inference_ms: Option<f64>,
 }
 
 impl WorkFrame {
@@ -171,6 +173,7 @@ impl Worker {
                 Some(frame) => self.process(WorkFrame {
                     conv: ConvertedFrame::new(frame),
                     rgb: None,
+                    inference_ms: None,
                 }),
                 None => {
                     let out = self.lifecycle.tick(self.now());
@@ -272,6 +275,7 @@ impl Worker {
         match rx.recv_timeout(DETECT_TIMEOUT) {
             Ok(Ok(out)) => {
                 let ms = out.inference_ms;
+                frame.inference_ms = Some(ms);
                 self.shared
                     .board
                     .update(|s| s.ai.inference_ms = Some(round1(ms)));
@@ -299,6 +303,10 @@ impl Worker {
     /// Encodes requested snapshots from the current frame and sends every message to the
     /// store writer, in order.
     fn emit(&mut self, outputs: Vec<EventOutput>, mut frame: Option<&mut WorkFrame>) {
+        let timing = frame.as_deref().map(|f| FrameTiming {
+            captured: f.conv.frame().timestamp,
+            inference_ms: f.inference_ms,
+        });
         for out in outputs {
             let mut snapshot = None;
             let mut event = out.event;
@@ -323,7 +331,11 @@ impl Worker {
                 }
             }
             if event.is_some() || snapshot.is_some() {
-                self.shared.writer.send(EventMessage { event, snapshot });
+                self.shared.writer.send(EventMessage {
+                    event,
+                    snapshot,
+                    frame: timing,
+                });
             }
         }
     }

@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Snapshots stop when the storage filesystem has less free space than this, so the
 /// database (small rows) keeps working after pictures no longer fit.
@@ -33,6 +33,17 @@ pub struct EventMessage {
     pub event: Option<EventData>,
     /// (event id, JPEG): the event's new best-frame snapshot, written before the message.
     pub snapshot: Option<(String, Vec<u8>)>,
+    /// The frame being processed when the message was made; None for messages made by time
+    /// passing alone (an end after `end_after_s` without frames, shutdown).
+    pub frame: Option<FrameTiming>,
+}
+
+/// When the frame behind a message was captured and how long detection took on it; logged
+/// (debug) when the message is published, for end-to-end latency (docs/benchmarks.md).
+#[derive(Debug, Clone, Copy)]
+pub struct FrameTiming {
+    pub captured: SystemTime,
+    pub inference_ms: Option<f64>,
 }
 
 enum Command {
@@ -166,8 +177,12 @@ fn flush(ctx: &mut WriterContext, pending: &mut VecDeque<EventMessage>) {
         };
         match ctx.store.append(event) {
             Ok(logged) => {
-                pending.pop_front();
+                let seq = logged.seq;
                 ctx.hub.publish_event(logged);
+                if let Some(frame) = &msg.frame {
+                    trace_published(seq, event, frame);
+                }
+                pending.pop_front();
                 set_storage_ok(ctx);
             }
             Err(e) => {
@@ -181,6 +196,28 @@ fn flush(ctx: &mut WriterContext, pending: &mut VecDeque<EventMessage>) {
             }
         }
     }
+}
+
+/// One debug line per published message made from a frame: `make bench-e2e` reads it to
+/// measure capture -> client latency (docs/benchmarks.md, "End to end").
+fn trace_published(seq: i64, event: &EventData, frame: &FrameTiming) {
+    let captured_unix_us = frame
+        .captured
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
+    // A wall-clock step can make this negative; it is then reported as 0.
+    let capture_to_publish_ms = SystemTime::now()
+        .duration_since(frame.captured)
+        .map_or(0.0, |d| d.as_secs_f64() * 1000.0);
+    tracing::debug!(
+        seq,
+        event_id = %event.id,
+        phase = event.phase.as_str(),
+        captured_unix_us,
+        inference_ms = frame.inference_ms,
+        capture_to_publish_ms,
+        "event published"
+    );
 }
 
 /// Writes one snapshot; false when it was skipped or failed (the message then carries no
