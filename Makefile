@@ -17,6 +17,7 @@ include mk/packaging.mk
 include mk/vm.mk
 include mk/rknn.mk
 include mk/browser.mk
+include mk/fanout.mk
 # Packages the test suites need on top of the build ones (python3: the accuracy test runs
 # ../shared/reference/score_persons.py, standard library only).
 TEST_PKGS := $(BUILD_PKGS) python3 $(PACKAGING_TEST_PKGS) $(VM_TEST_PKGS) \
