@@ -7,7 +7,8 @@
 #   make soak           the real daemon for SOAK_MINUTES (30) with SOAK_CLIENTS (200) clients
 #                       connecting, leaving and resuming at random; not part of `make test`
 # Figures of every run go to $(BENCH_OUT)/fanout.jsonl and e2e.jsonl; the summary tables
-# (median and min-max over the repeats) are printed.
+# (median and min-max over the repeats) are printed and kept in fanout.md and e2e.md there.
+# GOZCU_BIN=path/to/gozcu makes bench-e2e measure that binary (no build).
 
 FANOUT_DIR := benches/fanout
 FANOUT_CLIENTS ?= 100,1000
@@ -17,7 +18,7 @@ E2E_SECONDS ?= 60
 SOAK_MINUTES ?= 30
 SOAK_CLIENTS ?= 200
 BENCH_OUT ?= $(CURDIR)/target/bench
-GOZCU_RELEASE = $${CARGO_TARGET_DIR:-$(CURDIR)/target}/release/gozcu
+FANOUT_GOZCU = $${GOZCU_BIN:-$${CARGO_TARGET_DIR:-$(CURDIR)/target}/release/gozcu}
 
 .PHONY: bench-fanout bench-ws bench-e2e fanout-node
 
@@ -33,19 +34,22 @@ fanout-node:
 
 bench-ws: build-deps fanout-node
 	mkdir -p $(BENCH_OUT)
-	$(CARGO) bench --bench fanout -- fanout --clients $(FANOUT_CLIENTS) \
-	  --repeats $(FANOUT_REPEATS) --json $(BENCH_OUT)/fanout.jsonl
+	$(CARGO) bench -q --bench fanout -- fanout --clients $(FANOUT_CLIENTS) \
+	  --repeats $(FANOUT_REPEATS) --json $(BENCH_OUT)/fanout.jsonl | tee $(BENCH_OUT)/fanout.md
 
 bench-e2e: build-deps
-	$(CARGO) build --release --bin gozcu
+	@if [ -z "$${GOZCU_BIN:-}" ]; then $(CARGO) build --release --bin gozcu; fi
 	mkdir -p $(BENCH_OUT)
-	$(CARGO) bench --bench fanout -- e2e --gozcu "$(GOZCU_RELEASE)" \
-	  --repeats $(E2E_REPEATS) --seconds $(E2E_SECONDS) --json $(BENCH_OUT)/e2e.jsonl
+	$(CARGO) bench -q --bench fanout -- e2e --gozcu "$(FANOUT_GOZCU)" \
+	  --repeats $(E2E_REPEATS) --seconds $(E2E_SECONDS) --json $(BENCH_OUT)/e2e.jsonl \
+	  | tee $(BENCH_OUT)/e2e.md
 
 bench-fanout: bench-ws bench-e2e
 
 # tests/soak.rs, soak_long (ignored in `cargo test`); the 60 s variant soak_short runs in
-# `make test` with the other integration tests.
+# `make test` with the other integration tests. The dev profile shares its build with
+# `make test`; SOAK_CARGO_FLAGS=--release soaks the release build instead.
+SOAK_CARGO_FLAGS ?=
 soak: build-deps
 	SOAK_MINUTES=$(SOAK_MINUTES) SOAK_CLIENTS=$(SOAK_CLIENTS) \
-	  $(CARGO) test --test soak -- --ignored --exact soak_long --nocapture
+	  $(CARGO) test $(SOAK_CARGO_FLAGS) --test soak -- --ignored --exact soak_long --nocapture

@@ -50,6 +50,9 @@ struct Sample {
     total_ms: f64,
     inference_ms: f64,
     capture_to_publish_ms: f64,
+    wait_ms: f64,
+    preprocess_ms: f64,
+    store_ms: f64,
 }
 
 pub fn main(args: E2eArgs) -> i32 {
@@ -169,6 +172,9 @@ detect_fps = {detect_fps}
                 total_ms: (*recv_us as f64 - l.captured_us as f64) / 1000.0,
                 inference_ms: l.inference_ms?,
                 capture_to_publish_ms: l.capture_to_publish_ms,
+                wait_ms: l.wait_ms,
+                preprocess_ms: l.preprocess_ms.unwrap_or(0.0),
+                store_ms: l.store_ms,
             })
         })
         .collect();
@@ -228,6 +234,9 @@ async fn receive(port: u16, span: Duration) -> Result<Vec<(i64, u64)>, String> {
 struct Logged {
     captured_us: u64,
     inference_ms: Option<f64>,
+    preprocess_ms: Option<f64>,
+    wait_ms: f64,
+    store_ms: f64,
     capture_to_publish_ms: f64,
 }
 
@@ -249,6 +258,9 @@ fn parse_log(text: &str) -> HashMap<i64, Logged> {
                 Logged {
                     captured_us: field(l, "captured_unix_us")?.parse().ok()?,
                     inference_ms: field(l, "inference_ms").and_then(|v| v.parse().ok()),
+                    preprocess_ms: field(l, "preprocess_ms").and_then(|v| v.parse().ok()),
+                    wait_ms: field(l, "wait_ms")?.parse().ok()?,
+                    store_ms: field(l, "store_ms")?.parse().ok()?,
                     capture_to_publish_ms: field(l, "capture_to_publish_ms")?.parse().ok()?,
                 },
             ))
@@ -256,26 +268,49 @@ fn parse_log(text: &str) -> HashMap<i64, Logged> {
         .collect()
 }
 
+/// The parts, in pipeline order, that add up to `total`.
+const PARTS: [(&str, &str); 9] = [
+    ("total", "capture -> client"),
+    ("minus_inference", "capture -> client, minus inference"),
+    ("inference", "inference (tract, CPU)"),
+    ("wait", "  capture -> worker takes the frame"),
+    ("preprocess", "  letterbox + tensor (detector)"),
+    (
+        "worker",
+        "  decode, motion, NMS, tracker, snapshot JPEG, to writer",
+    ),
+    ("store", "  snapshot file + SQLite commit"),
+    ("publish_to_client", "  published -> client"),
+    ("capture_to_publish", "capture -> published"),
+];
+
+fn part(key: &str, s: &Sample) -> f64 {
+    match key {
+        "total" => s.total_ms,
+        "minus_inference" => s.total_ms - s.inference_ms,
+        "inference" => s.inference_ms,
+        "wait" => s.wait_ms,
+        "preprocess" => s.preprocess_ms,
+        "worker" => {
+            s.capture_to_publish_ms - s.wait_ms - s.preprocess_ms - s.inference_ms - s.store_ms
+        }
+        "store" => s.store_ms,
+        "publish_to_client" => s.total_ms - s.capture_to_publish_ms,
+        _ => s.capture_to_publish_ms,
+    }
+}
+
 fn summarize(samples: &[Sample]) -> Value {
-    let us = |f: &dyn Fn(&Sample) -> f64| -> Vec<u32> {
-        samples
+    let mut out = json!({"messages": samples.len()});
+    for (key, _) in PARTS {
+        let us: Vec<u32> = samples
             .iter()
-            .map(|s| (f(s) * 1000.0).max(0.0) as u32)
-            .collect()
-    };
-    let pct = |v: Vec<u32>| {
-        let s = Summary::of(&v);
-        json!({"p50_ms": round(s.p50, 2), "p99_ms": round(s.p99, 2), "max_ms": round(s.max, 2)})
-    };
-    json!({
-        "messages": samples.len(),
-        "total": pct(us(&|s| s.total_ms)),
-        "inference": pct(us(&|s| s.inference_ms)),
-        "minus_inference": pct(us(&|s| s.total_ms - s.inference_ms)),
-        "capture_to_publish_minus_inference":
-            pct(us(&|s| s.capture_to_publish_ms - s.inference_ms)),
-        "publish_to_client": pct(us(&|s| s.total_ms - s.capture_to_publish_ms)),
-    })
+            .map(|s| (part(key, s) * 1000.0).max(0.0) as u32)
+            .collect();
+        let s = Summary::of(&us);
+        out[key] = json!({"p50_ms": round(s.p50, 2), "p99_ms": round(s.p99, 2), "max_ms": round(s.max, 2)});
+    }
+    out
 }
 
 /// Median (min-max) over the runs, and the percentiles of all runs' messages pooled.
@@ -287,16 +322,7 @@ fn table(runs: &[Value], all: &[Sample]) -> String {
         "| measure | p50 ms, median (min-max) of runs | p99 ms, median (min-max) | max ms | pooled p50 / p99 |\n\
          |---|---|---|---|---|\n",
     );
-    for (key, name) in [
-        ("total", "capture -> client"),
-        ("inference", "inference (tract, CPU)"),
-        ("minus_inference", "capture -> client minus inference"),
-        (
-            "capture_to_publish_minus_inference",
-            "capture -> published, minus inference",
-        ),
-        ("publish_to_client", "published -> client"),
-    ] {
+    for (key, name) in PARTS {
         out.push_str(&format!(
             "| {name} | {} | {} | {} | {} / {} |\n",
             spread(&col(key, "p50_ms"), 1),

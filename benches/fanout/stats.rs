@@ -87,12 +87,30 @@ pub fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
+/// CPU time (user + system) a process has used so far, in milliseconds; 0 when unknown.
+pub fn cpu_ms(pid: u32) -> f64 {
+    // SAFETY: sysconf only reads a system constant.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            // The command name may hold spaces; the fields after its ')' start at field 3.
+            let rest = &s[s.rfind(')')? + 1..];
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            let utime: f64 = f.get(11)?.parse().ok()?;
+            let stime: f64 = f.get(12)?.parse().ok()?;
+            Some((utime + stime) * 1000.0 / ticks)
+        })
+        .unwrap_or(0.0)
+}
+
 /// One row per (clients, server): median and (min-max) over the repeats.
 pub fn markdown_table(cases: &[Value], clients: &[usize], servers: &[String]) -> String {
     let mut out = String::from(
         "| clients | server | KiB per idle client | 10/s p50 ms | 10/s p99 ms | 10/s max ms \
-         | burst p50 ms | burst p99 ms | burst max ms | burst msgs/s | lost | closed |\n\
-         |---|---|---|---|---|---|---|---|---|---|---|---|\n",
+         | 10/s server CPU µs/msg | burst: p50 ms | p99 ms | max ms | msgs/s \
+         | burst server CPU µs/msg | lost | closed |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for &n in clients {
         for server in servers {
@@ -114,15 +132,17 @@ pub fn markdown_table(cases: &[Value], clients: &[usize], servers: &[String]) ->
             };
             let sum = |path: &[&str]| col(path).iter().sum::<f64>();
             out.push_str(&format!(
-                "| {n} | {server} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+                "| {n} | {server} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
                 spread(&col(&["kib_per_idle_client"]), 1),
                 spread(&col(&["steady", "p50_ms"]), 2),
                 spread(&col(&["steady", "p99_ms"]), 2),
                 spread(&col(&["steady", "max_ms"]), 1),
+                spread(&col(&["steady", "server_cpu_us_per_msg"]), 1),
                 spread(&col(&["burst", "p50_ms"]), 1),
                 spread(&col(&["burst", "p99_ms"]), 1),
                 spread(&col(&["burst", "max_ms"]), 1),
                 spread(&col(&["burst", "msgs_per_s"]), 0),
+                spread(&col(&["burst", "server_cpu_us_per_msg"]), 2),
                 sum(&["steady", "lost"]) + sum(&["burst", "lost"]),
                 sum(&["closed_by_server"]),
             ));

@@ -4,7 +4,7 @@
 //! server publish a steady stream (10/s) and bursts (e.g. 200 at once) and records every
 //! delivery's latency (receive time minus the `sent_us` in the message).
 
-use crate::stats::{Summary, rss_kib};
+use crate::stats::{Summary, cpu_ms, rss_kib};
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader, Write};
@@ -51,9 +51,10 @@ struct Tally {
     received: AtomicU64,
     closed: AtomicU64,
     failed: AtomicU64,
-    /// Latest receive time (µs) of an event in the current phase.
-    last_recv_us: AtomicU64,
 }
+
+/// One client's deliveries in the current phase: (sent_us, received_us) per event message.
+type Deliveries = Arc<Mutex<Vec<(u64, u64)>>>;
 
 pub fn main(args: FanoutArgs) -> i32 {
     let nofile = crate::raise_nofile();
@@ -207,7 +208,7 @@ async fn run_case(args: &FanoutArgs, cmd: &[String], n: usize) -> Result<Value, 
     let mut tasks = Vec::with_capacity(n);
     let t_connect = Instant::now();
     for _ in 0..n {
-        let slot = Arc::new(Mutex::new(Vec::<u32>::new()));
+        let slot: Deliveries = Arc::default();
         samples.push(slot.clone());
         tasks.push(tokio::spawn(client(
             url.clone(),
@@ -254,61 +255,96 @@ async fn run_case(args: &FanoutArgs, cmd: &[String], n: usize) -> Result<Value, 
         t.abort();
     }
     tokio::task::block_in_place(|| server.stop());
-    let burst_lat: Vec<u32> = bursts.iter().flat_map(|b| b.latencies.clone()).collect();
+    let since_start: Vec<u32> = bursts.iter().flat_map(|b| b.since_start.clone()).collect();
+    let per_message: Vec<u32> = bursts.iter().flat_map(|b| b.per_message.clone()).collect();
     let burst_rate: Vec<f64> = bursts.iter().map(|b| b.msgs_per_s).collect();
+    let mut burst = Summary::of(&since_start).to_json(
+        crate::stats::median(&burst_rate),
+        bursts.iter().map(|b| b.lost).sum(),
+    );
+    let own = Summary::of(&per_message);
+    burst["per_message_p50_ms"] = json!(crate::stats::round(own.p50, 3));
+    burst["per_message_p99_ms"] = json!(crate::stats::round(own.p99, 3));
+    let deliveries = since_start.len().max(1) as f64;
+    let cpu = |f: fn(&PhaseResult) -> f64| bursts.iter().map(f).sum::<f64>() * 1000.0 / deliveries;
+    burst["server_cpu_us_per_msg"] = json!(crate::stats::round(cpu(|b| b.server_cpu_ms), 3));
+    burst["swarm_cpu_us_per_msg"] = json!(crate::stats::round(cpu(|b| b.swarm_cpu_ms), 3));
+    let mut steady_json = Summary::of(&steady.per_message).to_json(steady.msgs_per_s, steady.lost);
+    let steady_n = steady.per_message.len().max(1) as f64;
+    steady_json["server_cpu_us_per_msg"] = json!(crate::stats::round(
+        steady.server_cpu_ms * 1000.0 / steady_n,
+        3
+    ));
+    steady_json["swarm_cpu_us_per_msg"] = json!(crate::stats::round(
+        steady.swarm_cpu_ms * 1000.0 / steady_n,
+        3
+    ));
     Ok(json!({
         "connect_s": round(connect_s, 2),
         "rss_before_kib": rss_before,
         "rss_idle_kib": rss_idle,
         "rss_after_kib": rss_after,
         "kib_per_idle_client": round((rss_idle as f64 - rss_before as f64) / n as f64, 2),
-        "steady": Summary::of(&steady.latencies).to_json(steady.msgs_per_s, steady.lost),
-        "burst": Summary::of(&burst_lat).to_json(
-            crate::stats::median(&burst_rate),
-            bursts.iter().map(|b| b.lost).sum()
-        ),
+        "steady": steady_json,
+        "burst": burst,
         "closed_by_server": closed,
     }))
 }
 
 struct PhaseResult {
-    latencies: Vec<u32>,
+    /// Receive time minus the message's own `sent_us`, µs.
+    per_message: Vec<u32>,
+    /// Receive time minus the first `sent_us` of the phase, µs: for a burst, how long after
+    /// the 200 events "happened" each delivery came. (A server that serializes the burst on
+    /// its publishing thread, as Node does, stamps later events later, so per-message
+    /// latency alone would hide the time the burst takes.)
+    since_start: Vec<u32>,
+    /// Deliveries / (last receive - first sent).
     msgs_per_s: f64,
     lost: u64,
+    /// CPU time the server and the swarm used during the phase.
+    server_cpu_ms: f64,
+    swarm_cpu_ms: f64,
 }
 
 /// Publishes `count` events `interval_us` apart and waits until every client has them (or
-/// 60 s pass); returns the latencies (µs) and the delivered messages per second.
+/// 60 s pass).
 async fn phase(
     server: &mut ServerProc,
     tally: &Tally,
-    samples: &[Arc<Mutex<Vec<u32>>>],
+    samples: &[Deliveries],
     n: usize,
     count: u64,
     interval_us: u64,
 ) -> Result<PhaseResult, String> {
     tally.received.store(0, Ordering::Relaxed);
-    tally.last_recv_us.store(0, Ordering::Relaxed);
-    let start_us = crate::now_us();
+    let server_cpu = cpu_ms(server.child.id());
+    let swarm_cpu = cpu_ms(std::process::id());
     tokio::task::block_in_place(|| server.publish(count, interval_us))?;
     let expected = count * n as u64;
     wait_until(Duration::from_secs(60), || {
         tally.received.load(Ordering::Relaxed) >= expected
     })
     .await;
-    let received = tally.received.load(Ordering::Relaxed);
-    let span_us = tally
-        .last_recv_us
-        .load(Ordering::Relaxed)
-        .saturating_sub(start_us);
-    let mut latencies = Vec::with_capacity(received as usize);
+    let server_cpu_ms = cpu_ms(server.child.id()) - server_cpu;
+    let swarm_cpu_ms = cpu_ms(std::process::id()) - swarm_cpu;
+    let mut all = Vec::with_capacity(expected as usize);
     for s in samples {
-        latencies.append(&mut s.lock().unwrap_or_else(|p| p.into_inner()));
+        all.append(&mut s.lock().unwrap_or_else(|p| p.into_inner()));
     }
+    let first_sent = all.iter().map(|d| d.0).min().unwrap_or(0);
+    let last_recv = all.iter().map(|d| d.1).max().unwrap_or(0);
+    let us = |v: u64| u32::try_from(v).unwrap_or(u32::MAX);
     Ok(PhaseResult {
-        latencies,
-        msgs_per_s: received as f64 / (span_us.max(1) as f64 / 1e6),
-        lost: expected.saturating_sub(received),
+        per_message: all.iter().map(|d| us(d.1.saturating_sub(d.0))).collect(),
+        since_start: all
+            .iter()
+            .map(|d| us(d.1.saturating_sub(first_sent)))
+            .collect(),
+        msgs_per_s: all.len() as f64 / (last_recv.saturating_sub(first_sent).max(1) as f64 / 1e6),
+        lost: expected.saturating_sub(all.len() as u64),
+        server_cpu_ms,
+        swarm_cpu_ms,
     })
 }
 
@@ -321,7 +357,7 @@ async fn wait_until(timeout: Duration, done: impl Fn() -> bool) {
 
 /// One client: connects, counts the first message (status) as ready, then records the
 /// latency of every event message until the connection ends.
-async fn client(url: String, tally: Arc<Tally>, slot: Arc<Mutex<Vec<u32>>>, gate: Arc<Semaphore>) {
+async fn client(url: String, tally: Arc<Tally>, slot: Deliveries, gate: Arc<Semaphore>) {
     let mut permit = gate.acquire_owned().await.ok();
     let mut ws = match tokio_tungstenite::connect_async(url.as_str()).await {
         Ok((ws, _)) => ws,
@@ -338,9 +374,9 @@ async fn client(url: String, tally: Arc<Tally>, slot: Arc<Mutex<Vec<u32>>>, gate
                 let now = crate::now_us();
                 match sent_us(&t) {
                     Some(sent) => {
-                        let lat = u32::try_from(now.saturating_sub(sent)).unwrap_or(u32::MAX);
-                        slot.lock().unwrap_or_else(|p| p.into_inner()).push(lat);
-                        tally.last_recv_us.fetch_max(now, Ordering::Relaxed);
+                        slot.lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .push((sent, now));
                         tally.received.fetch_add(1, Ordering::Relaxed);
                     }
                     None if !ready => {

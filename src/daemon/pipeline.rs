@@ -104,8 +104,8 @@ impl CameraPipeline {
 struct WorkFrame {
     conv: ConvertedFrame,
     rgb: Option<Arc<RgbImage>>,
-    /// The detector's run time on this frame, when it was detected on.
-    inference_ms: Option<f64>,
+    /// Where the frame's time went, for the message log (writer.rs).
+    timing: FrameTiming,
 }
 
 impl WorkFrame {
@@ -171,9 +171,9 @@ impl Worker {
             *self.progress.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
             match self.slot.take_timeout(IDLE_WAKE) {
                 Some(frame) => self.process(WorkFrame {
+                    timing: FrameTiming::picked_up(frame.timestamp),
                     conv: ConvertedFrame::new(frame),
                     rgb: None,
-                    inference_ms: None,
                 }),
                 None => {
                     let out = self.lifecycle.tick(self.now());
@@ -275,7 +275,8 @@ impl Worker {
         match rx.recv_timeout(DETECT_TIMEOUT) {
             Ok(Ok(out)) => {
                 let ms = out.inference_ms;
-                frame.inference_ms = Some(ms);
+                frame.timing.preprocess_ms = Some(out.preprocess_ms);
+                frame.timing.inference_ms = Some(ms);
                 self.shared
                     .board
                     .update(|s| s.ai.inference_ms = Some(round1(ms)));
@@ -303,10 +304,7 @@ impl Worker {
     /// Encodes requested snapshots from the current frame and sends every message to the
     /// store writer, in order.
     fn emit(&mut self, outputs: Vec<EventOutput>, mut frame: Option<&mut WorkFrame>) {
-        let timing = frame.as_deref().map(|f| FrameTiming {
-            captured: f.conv.frame().timestamp,
-            inference_ms: f.inference_ms,
-        });
+        let timing = frame.as_deref().map(|f| f.timing);
         for out in outputs {
             let mut snapshot = None;
             let mut event = out.event;

@@ -38,12 +38,36 @@ pub struct EventMessage {
     pub frame: Option<FrameTiming>,
 }
 
-/// When the frame behind a message was captured and how long detection took on it; logged
-/// (debug) when the message is published, for end-to-end latency (docs/benchmarks.md).
+/// Where the time went for the frame behind a message; logged (debug) when the message is
+/// published, for end-to-end latency (docs/benchmarks.md, "End to end").
 #[derive(Debug, Clone, Copy)]
 pub struct FrameTiming {
+    /// Capture time (the frame's timestamp).
     pub captured: SystemTime,
+    /// Capture -> the worker took the frame (it waits in the slot while the worker is busy).
+    pub wait_ms: f64,
+    /// Letterbox + tensor conversion and the backend's run, when detection ran on the frame.
+    pub preprocess_ms: Option<f64>,
     pub inference_ms: Option<f64>,
+}
+
+impl FrameTiming {
+    /// A frame the worker takes now.
+    pub fn picked_up(captured: SystemTime) -> FrameTiming {
+        FrameTiming {
+            captured,
+            wait_ms: ms_since(captured),
+            preprocess_ms: None,
+            inference_ms: None,
+        }
+    }
+}
+
+/// Milliseconds from `t` to now; 0 when the wall clock stepped back past `t`.
+fn ms_since(t: SystemTime) -> f64 {
+    SystemTime::now()
+        .duration_since(t)
+        .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
 }
 
 enum Command {
@@ -165,6 +189,7 @@ fn run(mut ctx: WriterContext, rx: Receiver<Command>) {
 /// order (and seq order) is kept.
 fn flush(ctx: &mut WriterContext, pending: &mut VecDeque<EventMessage>) {
     while let Some(msg) = pending.front_mut() {
+        let started = Instant::now();
         if let Some((id, jpeg)) = msg.snapshot.take() {
             let written = write_snapshot(ctx, &id, &jpeg);
             if let Some(ev) = msg.event.as_mut().filter(|ev| ev.id == id && !written) {
@@ -180,7 +205,7 @@ fn flush(ctx: &mut WriterContext, pending: &mut VecDeque<EventMessage>) {
                 let seq = logged.seq;
                 ctx.hub.publish_event(logged);
                 if let Some(frame) = &msg.frame {
-                    trace_published(seq, event, frame);
+                    trace_published(seq, event, frame, started.elapsed());
                 }
                 pending.pop_front();
                 set_storage_ok(ctx);
@@ -200,22 +225,22 @@ fn flush(ctx: &mut WriterContext, pending: &mut VecDeque<EventMessage>) {
 
 /// One debug line per published message made from a frame: `make bench-e2e` reads it to
 /// measure capture -> client latency (docs/benchmarks.md, "End to end").
-fn trace_published(seq: i64, event: &EventData, frame: &FrameTiming) {
+/// `store` is how long this message took here: snapshot file and database commit.
+fn trace_published(seq: i64, event: &EventData, frame: &FrameTiming, store: Duration) {
     let captured_unix_us = frame
         .captured
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
-    // A wall-clock step can make this negative; it is then reported as 0.
-    let capture_to_publish_ms = SystemTime::now()
-        .duration_since(frame.captured)
-        .map_or(0.0, |d| d.as_secs_f64() * 1000.0);
     tracing::debug!(
         seq,
         event_id = %event.id,
         phase = event.phase.as_str(),
         captured_unix_us,
+        wait_ms = frame.wait_ms,
+        preprocess_ms = frame.preprocess_ms,
         inference_ms = frame.inference_ms,
-        capture_to_publish_ms,
+        store_ms = store.as_secs_f64() * 1000.0,
+        capture_to_publish_ms = ms_since(frame.captured),
         "event published"
     );
 }
