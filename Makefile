@@ -19,6 +19,7 @@ include mk/rknn.mk
 include mk/browser.mk
 include mk/fuzz.mk
 include mk/bench.mk
+include mk/fanout.mk
 # Packages the test suites need on top of the build ones (python3: the accuracy test runs
 # ../shared/reference/score_persons.py, standard library only).
 TEST_PKGS := $(BUILD_PKGS) python3 $(PACKAGING_TEST_PKGS) $(VM_TEST_PKGS) \

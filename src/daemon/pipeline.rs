@@ -8,7 +8,7 @@ use crate::camera::runner::{CameraRunner, StatusCallback};
 use crate::camera::slot::LatestFrame;
 use crate::config::{CameraConfig, DetectorConfig, EventsConfig, MotionConfig};
 use crate::daemon::status::StatusBoard;
-use crate::daemon::writer::{EventMessage, WriterSender};
+use crate::daemon::writer::{EventMessage, FrameTiming, WriterSender};
 use crate::detect::DetectError;
 use crate::detect::pool::{DetectInput, DetectOutput, DetectorPool, PoolError};
 use crate::events::{EventLifecycle, EventOutput, EventTime};
@@ -104,6 +104,8 @@ impl CameraPipeline {
 struct WorkFrame {
     conv: ConvertedFrame,
     rgb: Option<Arc<RgbImage>>,
+    /// Where the frame's time went, for the message log (writer.rs).
+    timing: FrameTiming,
 }
 
 impl WorkFrame {
@@ -169,6 +171,7 @@ impl Worker {
             *self.progress.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
             match self.slot.take_timeout(IDLE_WAKE) {
                 Some(frame) => self.process(WorkFrame {
+                    timing: FrameTiming::picked_up(frame.timestamp),
                     conv: ConvertedFrame::new(frame),
                     rgb: None,
                 }),
@@ -272,6 +275,8 @@ impl Worker {
         match rx.recv_timeout(DETECT_TIMEOUT) {
             Ok(Ok(out)) => {
                 let ms = out.inference_ms;
+                frame.timing.preprocess_ms = Some(out.preprocess_ms);
+                frame.timing.inference_ms = Some(ms);
                 self.shared
                     .board
                     .update(|s| s.ai.inference_ms = Some(round1(ms)));
@@ -299,6 +304,7 @@ impl Worker {
     /// Encodes requested snapshots from the current frame and sends every message to the
     /// store writer, in order.
     fn emit(&mut self, outputs: Vec<EventOutput>, mut frame: Option<&mut WorkFrame>) {
+        let timing = frame.as_deref().map(|f| f.timing);
         for out in outputs {
             let mut snapshot = None;
             let mut event = out.event;
@@ -323,7 +329,11 @@ impl Worker {
                 }
             }
             if event.is_some() || snapshot.is_some() {
-                self.shared.writer.send(EventMessage { event, snapshot });
+                self.shared.writer.send(EventMessage {
+                    event,
+                    snapshot,
+                    frame: timing,
+                });
             }
         }
     }

@@ -26,7 +26,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Messages held in memory while the database is failing; beyond this the oldest are dropped
 /// (and counted) rather than growing without bound on a device with little RAM.
@@ -45,6 +45,41 @@ pub struct EventMessage {
     pub event: Option<EventData>,
     /// (event id, JPEG): the event's new best-frame snapshot, written before the message.
     pub snapshot: Option<(String, Vec<u8>)>,
+    /// The frame being processed when the message was made; None for messages made by time
+    /// passing alone (an end after `end_after_s` without frames, shutdown).
+    pub frame: Option<FrameTiming>,
+}
+
+/// Where the time went for the frame behind a message; logged (debug) when the message is
+/// published, for end-to-end latency (docs/benchmarks.md, "End to end").
+#[derive(Debug, Clone, Copy)]
+pub struct FrameTiming {
+    /// Capture time (the frame's timestamp).
+    pub captured: SystemTime,
+    /// Capture -> the worker took the frame (it waits in the slot while the worker is busy).
+    pub wait_ms: f64,
+    /// Letterbox + tensor conversion and the backend's run, when detection ran on the frame.
+    pub preprocess_ms: Option<f64>,
+    pub inference_ms: Option<f64>,
+}
+
+impl FrameTiming {
+    /// A frame the worker takes now.
+    pub fn picked_up(captured: SystemTime) -> FrameTiming {
+        FrameTiming {
+            captured,
+            wait_ms: ms_since(captured),
+            preprocess_ms: None,
+            inference_ms: None,
+        }
+    }
+}
+
+/// Milliseconds from `t` to now; 0 when the wall clock stepped back past `t`.
+fn ms_since(t: SystemTime) -> f64 {
+    SystemTime::now()
+        .duration_since(t)
+        .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
 }
 
 enum Command {
@@ -200,6 +235,7 @@ impl Writer {
     /// Writes the snapshot, then commits and publishes the message (or holds it, published,
     /// while the database fails).
     fn handle(&mut self, msg: EventMessage) {
+        let started = Instant::now();
         if let Some((id, jpeg)) = &msg.snapshot {
             self.snapshots.write(id, jpeg);
         }
@@ -219,6 +255,9 @@ impl Writer {
             match self.ctx.store.append(&event) {
                 Ok(logged) => {
                     log_published(&event, logged.seq);
+                    if let Some(frame) = &msg.frame {
+                        trace_published(logged.seq, &event, frame, started.elapsed());
+                    }
                     self.pending.committed(logged.seq);
                     self.ctx.hub.publish_event(logged);
                     self.db_ok();
@@ -460,6 +499,28 @@ fn log_published(event: &EventData, seq: i64) {
             )
         }
     }
+}
+
+/// One debug line per published message made from a frame: `make bench-e2e` reads it to
+/// measure capture -> client latency (docs/benchmarks.md, "End to end").
+/// `store` is how long this message took here: snapshot file and database commit.
+fn trace_published(seq: i64, event: &EventData, frame: &FrameTiming, store: Duration) {
+    let captured_unix_us = frame
+        .captured
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
+    tracing::debug!(
+        seq,
+        event_id = %event.id,
+        phase = event.phase.as_str(),
+        captured_unix_us,
+        wait_ms = frame.wait_ms,
+        preprocess_ms = frame.preprocess_ms,
+        inference_ms = frame.inference_ms,
+        store_ms = store.as_secs_f64() * 1000.0,
+        capture_to_publish_ms = ms_since(frame.captured),
+        "event published"
+    );
 }
 
 /// Errors that retrying cannot fix (the message itself is unusable).
