@@ -37,12 +37,14 @@ class LockError(Exception):
 
 def lock_files(repo: Path) -> list[Path]:
     """Cargo.lock files that a git checkout of the repository contains (what BitBake's
-    update_crates task sees in ${S}), sorted for a stable order."""
+    update_crates task sees in ${S}) except fuzz/'s, sorted for a stable order."""
     out = subprocess.run(
         ["git", "-C", str(repo), "ls-files", "--cached", "--", "Cargo.lock", "*/Cargo.lock"],
         check=True, capture_output=True, text=True,
     ).stdout
-    files = sorted(repo / line for line in out.splitlines() if line)
+    # fuzz/ is a separate workspace for `cargo fuzz` that the recipe never builds: its
+    # crates (libfuzzer-sys and friends) would only lengthen the fetch.
+    files = sorted(repo / line for line in out.splitlines() if line and not line.startswith("fuzz/"))
     if not files:
         raise LockError(f"no Cargo.lock tracked by git in {repo}; run `cargo generate-lockfile` and commit it")
     return files
