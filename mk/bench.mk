@@ -26,7 +26,7 @@ BENCH_THREADS ?= 1,2
 BENCH_PIPELINE_RUNS ?= 100
 # Start-ups per variant.
 BENCH_REPEATS ?= 7
-BENCH_GOZCU = $${GOZCU_BIN:-$${CARGO_TARGET_DIR:-target}/release/gozcu}
+BENCH_GOZCU = $${GOZCU_BIN:-$(BENCH_OUT)/gozcu}
 
 .PHONY: bench-deps bench-venv bench-build bench-detector bench-pipeline bench-startup \
 	bench-resources bench-summary
@@ -43,12 +43,16 @@ $(BENCH_VENV)/.installed: benches/requirements.txt
 	$(BENCH_VENV)/bin/pip install -q --disable-pip-version-check -r benches/requirements.txt
 	touch $@
 
-# Release profile (the bench profile inherits it). Building the benches also builds a
+# Release profile (the bench profile inherits it). Every `cargo bench` also links a
 # target/release/gozcu with the dev-dependencies' features (tokio test-util), so the daemon
-# is built after them: the one measured is the binary `make build` ships.
+# is built after the benches and copied aside: the binary measured is the one `make build`
+# ships.
 bench-build: bench-deps
 	$(CARGO) bench --no-run --bench detector --bench pipeline
-	@if [ -z "$${GOZCU_BIN:-}" ]; then $(CARGO) build --release --bin gozcu; fi
+	@if [ -z "$${GOZCU_BIN:-}" ]; then \
+	  $(CARGO) build --release --bin gozcu && mkdir -p $(BENCH_OUT) && \
+	  cp $${CARGO_TARGET_DIR:-target}/release/gozcu $(BENCH_OUT)/gozcu; \
+	fi
 
 bench-detector: bench-build bench-venv
 	python3 benches/detector_vs_ort.py --tract "$(CARGO) bench -q --bench detector --" \
