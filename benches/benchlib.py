@@ -116,7 +116,7 @@ def daemon_toml(port, data_dir, model, cameras, detector=True, threads=2):
 class Daemon:
     """The real `gozcu run` in a temporary folder; stop() sends SIGTERM and waits."""
 
-    def __init__(self, binary, make_config, notify_socket=None):
+    def __init__(self, binary, make_config, notify_socket=None, extra_env=None):
         """make_config(port, data_dir) returns the TOML text."""
         self.dir = Path(tempfile.mkdtemp(prefix="gozcu-bench-"))
         self.port = free_port()
@@ -125,6 +125,7 @@ class Daemon:
         self.log = open(self.dir / "daemon.log", "wb")
         env = dict(os.environ)
         env.pop("NOTIFY_SOCKET", None)
+        env.update(extra_env or {})
         if notify_socket:
             env["NOTIFY_SOCKET"] = notify_socket
         self.started = time.perf_counter()

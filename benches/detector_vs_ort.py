@@ -3,7 +3,7 @@
 image and the same machine, interleaved: each round runs both backends at each thread count,
 alternating which goes first, so a load change on a shared machine hits both alike.
 
-  detector_vs_ort.py --tract BENCH_BINARY --python VENV_PYTHON [--rounds 5] [--runs 20]
+  detector_vs_ort.py --tract "cargo bench -q --bench detector --" --python VENV_PYTHON [--rounds 5] [--runs 20]
                      [--threads 1,2] [--out target/bench/detector.json]
 
 Per backend and thread count: all runs of all rounds pooled (median, p10-p90, min-max) and
@@ -14,10 +14,13 @@ that the per-run ORT driver measures the same thing.
 
 import argparse
 import json
+import shlex
 import subprocess
 import sys
 from pathlib import Path
 
+# No __pycache__ beside the scripts (or in the read-only shared/reference).
+sys.dont_write_bytecode = True
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import benchlib  # noqa: E402
 
@@ -33,7 +36,8 @@ def run_json(cmd):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--tract", required=True, help="the built benches/detector.rs binary")
+    ap.add_argument("--tract", required=True,
+                    help="command running benches/detector.rs, e.g. 'cargo bench -q --bench detector --'")
     ap.add_argument("--python", required=True, help="python of the venv with onnxruntime")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--runs", type=int, default=20)
@@ -55,7 +59,7 @@ def main():
     loads = {(b, t): [] for b in ("tract", "ort") for t in threads}
 
     def tract(t):
-        r = run_json([a.tract, "--runs", str(a.runs), "--warmup", str(a.warmup),
+        r = run_json(shlex.split(a.tract) + ["--runs", str(a.runs), "--warmup", str(a.warmup),
                       "--threads", str(t), "--image", image, "--samples"])
         return r["cpu_backend"][0]
 

@@ -14,6 +14,8 @@ import sys
 import time
 from pathlib import Path
 
+# No __pycache__ beside the scripts (or in the read-only shared/reference).
+sys.dont_write_bytecode = True
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import benchlib  # noqa: E402
 

@@ -15,8 +15,18 @@ def load(folder, name):
     return json.loads(p.read_text()) if p.is_file() else None
 
 
+def num(v):
+    """Three significant figures at most, no exponent: 131, 23.8, 0.158."""
+    if v is None:
+        return "-"
+    v = float(v)
+    digits = 0 if abs(v) >= 100 else 1 if abs(v) >= 10 else 2 if abs(v) >= 1 else 3
+    return f"{v:.{digits}f}"
+
+
 def spread(s):
-    return f"{s['median']} ({s['p10']}-{s['p90']}; min-max {s['min']}-{s['max']})"
+    return (f"{num(s['median'])} ({num(s['p10'])}-{num(s['p90'])}; "
+            f"min-max {num(s['min'])}-{num(s['max'])})")
 
 
 def machine(m):
@@ -64,10 +74,12 @@ PIPELINE_NAMES = {
 def pipeline(r):
     out = ["## Per-frame steps (1280x720)", "",
            f"{r['runs']} runs per step, {r['profile']} build; model load (1 thread) "
-           f"{r['model_load_ms_1_thread']} ms.", "",
+           f"{num(r['model_load_ms_1_thread'])} ms.", "",
            "| step | median ms (p10-p90; min-max) |", "|---|---|"]
-    for k, s in r["steps_ms"].items():
-        out.append(f"| {PIPELINE_NAMES.get(k, k)} | {spread(s)} |")
+    steps = r["steps_ms"]
+    # The bench's JSON object comes back sorted by key; show the steps in pipeline order.
+    for k in [k for k in PIPELINE_NAMES if k in steps] + [k for k in steps if k not in PIPELINE_NAMES]:
+        out.append(f"| {PIPELINE_NAMES.get(k, k)} | {spread(steps[k])} |")
     return out
 
 

@@ -7,7 +7,8 @@ all threads, and per thread group) and /proc/<pid>/status (VmRSS, VmHWM) once a 
 for the window (default 60 s).
 
   resources.py --gozcu target/release/gozcu [--window 60] [--settle 5]
-               [--only idle_1cam_nv12,...] [--out target/bench/resources.json]
+               [--only idle_1cam_nv12,...] [--env KEY=VALUE ...]
+               [--out target/bench/resources.json]
 
 Scenarios (detector = the CPU backend on the shared YOLOX-Nano, `threads = 2`):
   idle_{1,4}cam_nv12    testsrc:static (nothing moves), detector configured: DESIGN.md §7
@@ -25,6 +26,8 @@ import tempfile
 import time
 from pathlib import Path
 
+# No __pycache__ beside the scripts (or in the read-only shared/reference).
+sys.dont_write_bytecode = True
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import benchlib  # noqa: E402
 
@@ -45,11 +48,12 @@ def scenarios(still_dir):
     }
 
 
-def run(binary, model, name, cameras, detector, window, settle):
+def run(binary, model, name, cameras, detector, window, settle, env):
     n = len(cameras)
     d = benchlib.Daemon(
         binary,
         lambda port, data: benchlib.daemon_toml(port, data, model, cameras, detector),
+        extra_env=env,
     )
     try:
         health = d.wait_health(
@@ -63,6 +67,7 @@ def run(binary, model, name, cameras, detector, window, settle):
     s["scenario"] = name
     s["cameras"] = n
     s["detector"] = "cpu yolox_nano threads=2" if detector else "none"
+    s["env"] = env
     s["cpu_pct_per_camera"] = round(s["cpu_pct_total"] / n, 2)
     s["camera_fps"] = [c.get("fps") for c in after.get("camera_list", [])]
     s["ai"] = after.get("ai")
@@ -76,6 +81,8 @@ def main():
     ap.add_argument("--window", type=float, default=60)
     ap.add_argument("--settle", type=float, default=5)
     ap.add_argument("--only", default="")
+    ap.add_argument("--env", action="append", default=[],
+                    help="KEY=VALUE for the daemon's environment (e.g. MALLOC_ARENA_MAX=2)")
     ap.add_argument("--out", default="target/bench/resources.json")
     a = ap.parse_args()
     shared = benchlib.shared_dir()
@@ -88,7 +95,8 @@ def main():
         for name, (cameras, detector) in scenarios(still_dir).items():
             if wanted and name not in wanted:
                 continue
-            r = run(a.gozcu, model, name, cameras, detector, a.window, a.settle)
+            env = dict(kv.split("=", 1) for kv in a.env)
+            r = run(a.gozcu, model, name, cameras, detector, a.window, a.settle, env)
             report["results"][name] = r
             print(f"{name}: CPU {r['cpu_pct_total']}% total, {r['cpu_pct_per_camera']}% per "
                   f"camera (per-second p10-p90 {r['cpu_pct_per_interval']['p10']}-"

@@ -19,6 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
+# No __pycache__ beside the scripts (or in the read-only shared/reference).
+sys.dont_write_bytecode = True
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import benchlib  # noqa: E402
 

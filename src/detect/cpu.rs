@@ -2,11 +2,13 @@
 //!
 //! The model is loaded, given a fixed input shape and optimized ONCE at start; each worker
 //! thread owns one `CpuDetector` (the run state keeps tract's scratch buffers between frames).
+//! Whole-factor nearest-neighbour upsampling is rewritten as a broadcast first (upsample.rs).
 //! `threads` > 1 runs tract's matrix products on a private rayon pool of that size (tract's
-//! `multithread-mm`); the remaining ops (depthwise convolutions, resize, max-pool,
+//! `multithread-mm`); the remaining ops (depthwise convolutions, upsampling, max-pool,
 //! activations) stay single-threaded, so a second thread helps less than it does for ONNX
-//! Runtime. Per-op profile of YOLOX-Nano 416 (one thread): matrix products + packing ~45%,
-//! depthwise convolutions ~28%, nearest-neighbour Resize ~12%, MaxPool (SPP) ~7%, sigmoid ~5%.
+//! Runtime. Per-op profile of YOLOX-Nano 416, one thread (`cargo bench --bench detector --
+//! --profile`, docs/benchmarks.md): matrix products ~36% + their packing ~18%, depthwise
+//! convolutions ~25%, sigmoid ~7%, upsampling ~5% (was ~15% as tract's Resize), MaxPool ~4%.
 
 mod upsample;
 
