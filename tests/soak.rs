@@ -20,7 +20,10 @@ mod soak_support;
 
 use daemon_common::{Daemon, free_port, shared_dir, write_config};
 use soak_support::client::{self, Churn, World};
-use soak_support::{Sample, check_clients, check_rest, median_rss, open_fds, read_log, sampler};
+use soak_support::{
+    Sample, check_clients, check_rest, fd_targets, median_rss, new_fd_targets, open_fds, read_log,
+    sampler,
+};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
@@ -129,6 +132,7 @@ fn soak(p: Params) {
     let pid = d.child.id();
     let data_dir = d.dir.path().join("data");
     let base_fds = open_fds(pid);
+    let base_targets = fd_targets(pid);
     let seed = std::env::var("SOAK_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -184,6 +188,7 @@ fn soak(p: Params) {
         std::thread::sleep(Duration::from_millis(100));
         end_fds = open_fds(pid);
     }
+    let leaked = new_fd_targets(&base_targets, &fd_targets(pid));
     stop.store(true, Ordering::SeqCst);
     let samples = sampling.join().unwrap();
     let (rest_problems, listed) = check_rest(d.port, &read_log(&data_dir), log_max);
@@ -226,6 +231,9 @@ fn soak(p: Params) {
         ));
     }
     problems.extend(check_resources(&samples, base_fds, end_fds, p.clients));
+    if end_fds > base_fds + 8 {
+        problems.push(format!("descriptors opened since the baseline: {leaked:?}"));
+    }
     assert_eq!(code, 0, "daemon exit code\n{}", d.log_text());
     assert!(
         problems.is_empty(),

@@ -3,15 +3,26 @@
 //!
 //! rusqlite blocks, so every query runs on `spawn_blocking`; a connection is taken from the
 //! pool for one query and put back, so concurrent requests never share one.
+//!
+//! At most [`READERS`] queries run at once; the rest wait their turn. Without that bound a
+//! reconnect storm (hundreds of clients resuming at once) would open a connection per client
+//! on as many blocking threads, and SQLite cannot always close the extra ones: while another
+//! connection of the process holds a lock on the file, closing a descriptor would drop that
+//! lock too (POSIX locks are per process), so SQLite parks the descriptor until the file is
+//! unlocked, which with a busy writer may be never. Bounded, every connection is kept and
+//! reused, and the daemon's descriptor count stays flat (tests/soak.rs checks it).
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use tokio::sync::Semaphore;
+
 use crate::server::protocol::{EventData, LoggedEvent};
 use crate::store::{EventFilter, SnapshotStore, StoreError, StoreReader};
 
-/// Idle read connections kept for reuse; more are opened under load and closed afterwards.
-const POOL_SIZE: usize = 4;
+/// Read connections (and queries running at once); each is opened when first needed and
+/// then kept for reuse.
+const READERS: usize = 4;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ArchiveError {
@@ -19,12 +30,16 @@ pub enum ArchiveError {
     Store(#[from] StoreError),
     #[error("reading the event database was interrupted: {0}")]
     Task(String),
+    #[error("the event database readers were shut down")]
+    Closed,
 }
 
 struct Inner {
     dir: PathBuf,
     snapshots: Arc<SnapshotStore>,
     idle: Mutex<Vec<StoreReader>>,
+    /// One permit per reader: held for the whole query.
+    turns: Arc<Semaphore>,
 }
 
 #[derive(Clone)]
@@ -50,6 +65,7 @@ impl Archive {
                 dir: storage_dir.to_owned(),
                 snapshots,
                 idle: Mutex::new(vec![first]),
+                turns: Arc::new(Semaphore::new(READERS)),
             }),
         })
     }
@@ -65,8 +81,17 @@ impl Archive {
         T: Send + 'static,
         F: FnOnce(&StoreReader) -> Result<T, StoreError> + Send + 'static,
     {
+        let turn = self
+            .inner
+            .turns
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| ArchiveError::Closed)?;
         let this = self.clone();
         tokio::task::spawn_blocking(move || {
+            // Released when the closure returns, even if the caller stopped waiting for it.
+            let _turn = turn;
             // A pooled reader of a file that was deleted (and restored) would read stale data.
             let pooled = this.idle().pop().filter(StoreReader::is_current);
             let reader = match pooled {
@@ -76,10 +101,7 @@ impl Archive {
             let result = f(&reader);
             // A reader that failed may be broken (e.g. the file was replaced); drop it.
             if result.is_ok() {
-                let mut idle = this.idle();
-                if idle.len() < POOL_SIZE {
-                    idle.push(reader);
-                }
+                this.idle().push(reader);
             }
             result.map_err(ArchiveError::from)
         })
@@ -148,5 +170,74 @@ impl Archive {
 fn forget_missing_snapshot(snapshots: &SnapshotStore, ev: &mut EventData) {
     if ev.snapshot_url.is_some() && !snapshots.exists(&ev.id) {
         ev.snapshot_url = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Store;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    /// Descriptors of this process open on `db` (the main database file only).
+    fn open_on(db: &Path) -> usize {
+        std::fs::read_dir("/proc/self/fd")
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .filter(|e| std::fs::read_link(e.path()).is_ok_and(|t| t == db))
+                    .count()
+            })
+            .unwrap_or(0)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_query_storm_never_holds_more_than_the_bounded_readers() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let snapshots =
+            Arc::new(SnapshotStore::open(&dir.path().join("snapshots"), 1 << 20).unwrap());
+        let archive = Archive::open(dir.path(), snapshots).unwrap();
+        let db = dir.path().join(crate::store::DB_FILE);
+        let baseline = open_on(&db);
+
+        let running = Arc::new(AtomicUsize::new(0));
+        let peak = Arc::new(AtomicUsize::new(0));
+        let queries: Vec<_> = (0..64)
+            .map(|_| {
+                let (archive, running, peak) = (archive.clone(), running.clone(), peak.clone());
+                tokio::spawn(async move {
+                    archive
+                        .query(move |r| {
+                            let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                            peak.fetch_max(now, Ordering::SeqCst);
+                            std::thread::sleep(Duration::from_millis(5));
+                            running.fetch_sub(1, Ordering::SeqCst);
+                            r.epoch()
+                        })
+                        .await
+                })
+            })
+            .collect();
+        for q in queries {
+            q.await.unwrap().unwrap();
+        }
+        let peak = peak.load(Ordering::SeqCst);
+        assert!(
+            (2..=READERS).contains(&peak),
+            "{peak} queries ran at once; expected some concurrency, at most {READERS}"
+        );
+        let after = open_on(&db);
+        assert!(
+            after <= baseline + READERS,
+            "{after} descriptors on the database after the storm, {baseline} before: readers \
+             beyond the pool were opened"
+        );
+        assert_eq!(
+            archive.idle().len(),
+            peak,
+            "every reader opened is kept for reuse"
+        );
+        drop(store);
     }
 }

@@ -37,6 +37,36 @@ pub fn open_fds(pid: u32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count())
 }
 
+/// What each open descriptor of `pid` points at ("socket:[123]", a path, ...), sorted, so a
+/// leak report can say what leaked.
+pub fn fd_targets(pid: u32) -> Vec<String> {
+    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return Vec::new();
+    };
+    let mut targets: Vec<String> = dir
+        .filter_map(|e| e.ok())
+        .filter_map(|e| std::fs::read_link(e.path()).ok())
+        .map(|t| t.display().to_string())
+        .collect();
+    targets.sort();
+    targets
+}
+
+/// The descriptors in `after` that were not in `before` (multiset difference).
+pub fn new_fd_targets(before: &[String], after: &[String]) -> Vec<String> {
+    let mut left = before.to_vec();
+    let mut added = Vec::new();
+    for t in after {
+        match left.iter().position(|b| b == t) {
+            Some(i) => {
+                left.swap_remove(i);
+            }
+            None => added.push(t.clone()),
+        }
+    }
+    added
+}
+
 /// Samples every `every` on its own thread until `stop` is set; `clients` reads the number
 /// of connected clients at that moment.
 pub fn sampler(
