@@ -7,8 +7,9 @@
 
 # qemu-system-x86: the emulator; linux-image-amd64: kernel and vivid/e1000 modules;
 # busybox-static: the initramfs userland; cpio, kmod (depmod/modprobe), binutils (strip):
-# building the initramfs; python3: the test driver (standard library only).
-VM_TEST_PKGS := qemu-system-x86 linux-image-amd64 busybox-static cpio kmod binutils python3
+# building the initramfs; python3: the test driver (standard library only); v4l-utils:
+# v4l2-ctl in the guest, to press vivid's error-injection buttons.
+VM_TEST_PKGS := qemu-system-x86 linux-image-amd64 busybox-static cpio kmod binutils python3 v4l-utils
 
 .PHONY: vm-deps vm-test vm-smoke
 

@@ -282,6 +282,14 @@ impl Worker {
                         }
                         Err(e) => {
                             self.source.close();
+                            // Reopen attempts while retrying are few (backoff, then down), and
+                            // each failure says what the device did; probes of a camera that
+                            // is down would repeat the same line every minute.
+                            if self.sup.state() == CamState::Retrying {
+                                tracing::info!("reopening failed: {e}");
+                            } else {
+                                tracing::debug!("opening failed: {e}");
+                            }
                             Event::OpenFailed {
                                 not_found: matches!(e, CameraError::NotFound { .. }),
                                 error: e.to_string(),

@@ -1,5 +1,6 @@
 // Renders the connection indicator and the device status (camera counts and list, detector
-// with its NPU fallback reason, storage, a refused configuration reload, uptime) from the
+// with its NPU fallback reason or why it is off, storage with events waiting to be stored
+// and the snapshot state, a refused configuration reload, uptime) from the
 // `status` message. DOM only through textContent, never HTML
 // built from data.
 
@@ -83,6 +84,23 @@ function cameraItem(t, cam) {
   return li;
 }
 
+/**
+ * What the storage part of the status needs the operator to know beyond OK / error, as
+ * [{ key, text }] (key names the fact for styling and tests). Pure, for tests.
+ */
+export function storageNotes(t, storage) {
+  const notes = [];
+  if (storage.pending > 0) notes.push({ key: 'pending', text: t('sys.storage.pending', { n: storage.pending }) });
+  if (storage.dropped > 0) notes.push({ key: 'dropped', text: t('sys.storage.dropped', { n: storage.dropped }) });
+  if (storage.snapshots === 'low_space') {
+    notes.push({ key: 'snapshots', text: t('sys.snapshots.lowSpace') });
+  } else if (storage.snapshots === 'error') {
+    notes.push({ key: 'snapshots', text: t('sys.snapshots.error', { error: storage.snapshot_error ?? '?' }) });
+  }
+  if (storage.notice) notes.push({ key: 'notice', text: storage.notice });
+  return notes;
+}
+
 export function renderStatus(t, status) {
   if (!status) return;
   const counts = status.cameras ?? {};
@@ -113,6 +131,8 @@ export function renderStatus(t, status) {
     }
   } else {
     aiList.append(el('p', 'ai-reason', aiReasonText(t, ai.reason ?? 'disabled')));
+    // The daemon's own message names the file and the setting to change.
+    if (ai.error) aiList.append(el('p', 'ai-reason ai-error mono', ai.error));
   }
 
   const sys = $('sys-details');
@@ -129,6 +149,9 @@ export function renderStatus(t, status) {
     fact(sys, t('sys.storage'), typeof storage.free_mb === 'number'
       ? t('sys.storage.ok', { free: formatMegabytes(t, storage.free_mb) })
       : t('sys.storage.okNoFree'));
+  }
+  for (const note of storageNotes(t, storage)) {
+    fact(sys, t(`sys.note.${note.key}`), note.text, `warn storage-${note.key}`);
   }
   if (typeof status.uptime_s === 'number') fact(sys, t('sys.uptime'), formatDuration(t, status.uptime_s));
   if (typeof status.clients === 'number') fact(sys, t('sys.clients'), String(status.clients));

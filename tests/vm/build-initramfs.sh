@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the initramfs for the gozcu VM test: Debian's linux-image-amd64 kernel modules for
-# vivid and e1000 (only what `modprobe --show-depends` lists), busybox-static, init.sh as
-# /init, and optionally the gozcu binary (stripped, with the shared libraries ldd lists)
+# vivid and e1000 (only what `modprobe --show-depends` lists), busybox-static, v4l2-ctl
+# (v4l-utils: sets vivid's error-injection controls), init.sh as /init, and optionally the gozcu binary (stripped, with the shared libraries ldd lists)
 # plus its config.
 #
 # The image is two concatenated cpio archives (the kernel unpacks them in turn): a base part
@@ -33,6 +33,7 @@ for tool in cpio depmod modprobe ldd strip readelf sha256sum; do
 	command -v "$tool" >/dev/null || die "'$tool' not found; run 'make vm-test' (it installs the VM test packages)"
 done
 [ -x /bin/busybox ] || die "/bin/busybox missing; install busybox-static"
+v4l2ctl=$(command -v v4l2-ctl) || die "v4l2-ctl missing; install v4l-utils (make vm-test does)"
 
 # The kernel is the one linux-image-amd64 depends on, not the running one (a container's
 # kernel is the host's).
@@ -79,14 +80,37 @@ fi
 
 hash_of() { sha256sum "$@" | cut -d" " -f1 | sha256sum | cut -c1-16; }
 
+# Shared libraries a dynamically linked program needs, with the loader (ldd prints it by
+# full path); nothing for a static one.
+libs_of() {
+	ldd "$1" >/dev/null 2>&1 || return 0
+	ldd "$1" | awk '/=> \// { print $3 } /^\t\// { print $1 }' | sort -u
+}
+
+# Copies libraries (by their resolved contents) under the root $1, plus the loader at the
+# path x86_64 binaries have baked in (/lib64/ld-linux-x86-64.so.2).
+copy_libs() {
+	local root=$1 lib
+	shift
+	for lib in "$@"; do
+		mkdir -p "$root$(dirname "$lib")"
+		cp -L "$lib" "$root$lib"
+	done
+	if [ -e "$root/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2" ] && [ ! -e "$root/lib64/ld-linux-x86-64.so.2" ]; then
+		mkdir -p "$root/lib64"
+		cp "$root/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2" "$root/lib64/"
+	fi
+}
+
 # Module list in load order (insmod lines of --show-depends).
 modules=$(for m in vivid e1000; do modprobe -S "$kver" --show-depends "$m"; done |
 	awk '$1 == "insmod" { print $2 }' | awk '!seen[$0]++')
 [ -n "$modules" ] || die "modprobe -S $kver --show-depends vivid listed no modules"
 
 # ---- base part -------------------------------------------------------------------------
+v4l2ctl_libs=$(libs_of "$v4l2ctl")
 # shellcheck disable=SC2086 # one path per word
-base_key=$(hash_of "$0" "$here/init.sh" /bin/busybox $modules "/lib/modules/$kver/modules.builtin")
+base_key=$(hash_of "$0" "$here/init.sh" /bin/busybox "$v4l2ctl" $v4l2ctl_libs $modules "/lib/modules/$kver/modules.builtin")
 base=$work/base-$kver-$base_key.cpio
 if [ ! -s "$base" ]; then
 	root=$(mktemp -d "$work/base-root.XXXXXX")
@@ -97,6 +121,9 @@ if [ ! -s "$base" ]; then
 		[ "$applet" = busybox ] || ln -s busybox "$root/bin/$applet"
 	done
 	install -m 0755 "$here/init.sh" "$root/init"
+	strip --strip-debug -o "$root/usr/bin/v4l2-ctl" "$v4l2ctl"
+	# shellcheck disable=SC2086
+	copy_libs "$root" $v4l2ctl_libs
 	for m in $modules; do
 		rel=${m#/lib/modules/"$kver"/}
 		dest=$root/lib/modules/$kver/${rel%.xz}
@@ -129,11 +156,7 @@ fi
 # ---- gozcu part ------------------------------------------------------------------------
 [ -x "$gozcu" ] || die "gozcu binary '$gozcu' not found or not executable; build it first (cargo build)"
 [ -r "$config" ] || die "config '$config' not readable"
-# Shared libraries the binary needs, with the dynamic loader (ldd prints it by full path).
-libs=$(ldd "$gozcu" 2>/dev/null | awk '/=> \// { print $3 } /^\t\// { print $1 }' | sort -u) || true
-if ! ldd "$gozcu" >/dev/null 2>&1; then
-	libs="" # statically linked
-fi
+libs=$(libs_of "$gozcu")
 # shellcheck disable=SC2086
 gozcu_key=$(hash_of "$0" "$gozcu" "$config" $libs)
 part=$work/gozcu-$gozcu_key.cpio
@@ -148,15 +171,8 @@ if [ ! -s "$part" ]; then
 		install -m 0755 "$gozcu" "$root/usr/bin/gozcu" # a script (debugging stand-ins)
 	fi
 	install -m 0644 "$config" "$root/etc/gozcu/gozcu.toml"
-	for lib in $libs; do
-		mkdir -p "$root$(dirname "$lib")"
-		cp -L "$lib" "$root$lib"
-	done
-	# The loader path baked into x86_64 binaries is /lib64/ld-linux-x86-64.so.2.
-	if [ -e "$root/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2" ] && [ ! -e "$root/lib64/ld-linux-x86-64.so.2" ]; then
-		mkdir -p "$root/lib64"
-		cp "$root/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2" "$root/lib64/"
-	fi
+	# shellcheck disable=SC2086
+	copy_libs "$root" $libs
 	(cd "$root" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet) > "$part.tmp"
 	mv "$part.tmp" "$part"
 	prune 'gozcu-*.cpio' "$part"

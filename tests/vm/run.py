@@ -218,6 +218,10 @@ def run_daemon_variant(name, kernel, initrd):
                           f"last_error: {summary(g)}")
         rep.ok("never-plugged camera down", summary(g))
 
+        for cam_id, dev in variant.live:
+            step = f"driver errors on {dev}"
+            inject_driver_errors(vm, rep, cam_id, dev)
+
         step = "unplug"
         t = time.monotonic()
         vm.ctl_ok(UNPLUG)
@@ -269,6 +273,78 @@ def run_daemon_variant(name, kernel, initrd):
         vm.stop()
     print(f"{'FAIL' if rep.failed else 'PASS'} [{name}] total {rep.elapsed():.1f}s", flush=True)
     return not rep.failed
+
+
+# ---- vivid error injection -------------------------------------------------------------------
+# vivid's "error injection" controls (module parameter no_error_inj=0, the default), pressed
+# with v4l2-ctl while the daemon streams. Names as v4l2-ctl spells them.
+BUF_ERROR = "inject_v4l2_buf_flag_error"      # the next buffer comes back flagged corrupt
+STREAMON_ERROR = "inject_vidioc_streamon_error"  # the next VIDIOC_STREAMON fails
+FATAL_ERROR = "inject_fatal_streaming_error"  # DQBUF fails with EIO until streaming stops
+DISCONNECT = "disconnect"                     # ENODEV everywhere until every handle closes
+
+
+def press(vm, dev, control):
+    vm.ctl_ok(f"v4l2-ctl -d {dev} -c {control}=1")
+
+
+def retry_count(vm, cam_id):
+    """How many times the daemon logged this camera leaving 'online' for 'retrying'."""
+    out = vm.ctl_ok(f"grep 'camera_id={cam_id}[:}} ]' /tmp/gozcu.log | grep -c 'online -> retrying' "
+                    f"|| true")
+    return int(out.strip() or 0)
+
+
+def failed_reopens(vm, cam_id, text):
+    """Log lines of this camera's failed reopen attempts that mention text."""
+    out = vm.ctl_ok(f"grep 'camera_id={cam_id}[:}} ]' /tmp/gozcu.log | grep 'reopening failed' "
+                    f"| grep '{text}' || true")
+    return out.strip().splitlines()
+
+
+def inject_driver_errors(vm, rep, cam_id, dev):
+    """Each fault the driver can report mid-stream: a corrupt buffer is skipped without
+    leaving 'online'; a fatal streaming error (with the next STREAMON failing too) and a
+    USB-style disconnect each take the camera to 'retrying' and back to streaming, in the
+    same daemon."""
+    ids = [cam_id]
+    out = vm.ctl_ok(f"v4l2-ctl -d {dev} --list-ctrls")
+    missing = [c for c in (BUF_ERROR, STREAMON_ERROR, FATAL_ERROR, DISCONNECT) if c not in out]
+    if missing:
+        raise Failure(f"vivid on {dev} lacks the error-injection controls {missing} "
+                      f"(loaded with no_error_inj=1?):\n{out}")
+
+    before = camera(health(vm), cam_id)
+    retries = retry_count(vm, cam_id)
+    t = time.monotonic()
+    press(vm, dev, BUF_ERROR)
+    h = wait_cameras(vm, ids, lambda c: c.get("frames_corrupt", 0) > before.get("frames_corrupt", 0),
+                     f"frames_corrupt to count the flagged buffer on {dev}", 30)
+    c = camera(h, cam_id)
+    if not streaming(c) or retry_count(vm, cam_id) != retries:
+        raise Failure(f"a corrupt buffer must be skipped without a reopen: {summary(c)}")
+    rep.ok(f"{dev}: V4L2_BUF_FLAG_ERROR buffer skipped, still online "
+           f"({time.monotonic() - t:.1f}s)", f"frames_corrupt={c.get('frames_corrupt')}")
+
+    for what, controls in (("fatal streaming error + failing STREAMON", [STREAMON_ERROR, FATAL_ERROR]),
+                           ("disconnect", [DISCONNECT])):
+        retries = retry_count(vm, cam_id)
+        t = time.monotonic()
+        for control in controls:
+            press(vm, dev, control)
+
+        def reopened():
+            n = retry_count(vm, cam_id)
+            return n > retries, f"{n} 'online -> retrying' lines"
+        wait_for(f"the daemon to notice the {what} on {dev}", reopened, 20, vm=vm)
+        h = wait_cameras(vm, ids, streaming, f"{dev} streaming again after the {what}", 60)
+        if STREAMON_ERROR in controls:
+            failed = failed_reopens(vm, cam_id, "start streaming")
+            if not failed:
+                raise Failure(f"the injected STREAMON error on {dev} left no 'reopening failed: "
+                              f"... start streaming' line in the log: it was never seen")
+        rep.ok(f"{dev}: {what} -> retrying -> streaming in {time.monotonic() - t:.1f}s",
+               summaries(h, ids))
 
 
 # ---- infrastructure smoke test (no daemon) ------------------------------------------------

@@ -1,11 +1,11 @@
 // Unit tests of the pure parts of the views: what the connection indicator shows in each
-// state, and the order of the event list.
+// state, the storage notes, and the order of the event list.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
 import { translator } from '../../../src/dashboard/i18n.js';
-import { connectionView } from '../../../src/dashboard/view-status.js';
+import { connectionView, storageNotes } from '../../../src/dashboard/view-status.js';
 import { compareEvents } from '../../../src/dashboard/view-events.js';
 
 const en = translator('en');
@@ -42,4 +42,21 @@ test('events: newest start first, then the higher event number', () => {
     ev('evt-3', '2026-05-17T11:00:00Z'),
   ];
   assert.deepEqual(list.sort(compareEvents).map((e) => e.id), ['evt-3', 'evt-10', 'evt-9', 'evt-2', 'evt-11']);
+});
+
+test('storage notes: events waiting to be stored, lost ones, snapshot state, start-up notice', () => {
+  assert.deepEqual(storageNotes(en, { state: 'ok', pending: 0, dropped: 0, snapshots: 'ok' }), []);
+  assert.deepEqual(storageNotes(en, {
+    state: 'error', pending: 3, dropped: 5, snapshots: 'error', snapshot_error: 'permission denied',
+    notice: 'the database was corrupt; moved aside',
+  }), [
+    { key: 'pending', text: '3 events (stored once the disk works again)' },
+    { key: 'dropped', text: '5 events (sent live, missing from the history)' },
+    { key: 'snapshots', text: 'not saved: permission denied' },
+    { key: 'notice', text: 'the database was corrupt; moved aside' },
+  ]);
+  assert.deepEqual(storageNotes(tr, { pending: 2, snapshots: 'low_space' }), [
+    { key: 'pending', text: '2 olay (disk yeniden çalışınca kaydedilecek)' },
+    { key: 'snapshots', text: 'duraklatıldı: disk neredeyse dolu' },
+  ]);
 });
