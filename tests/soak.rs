@@ -18,13 +18,12 @@
 mod daemon_common;
 mod soak_support;
 
-use daemon_common::{Daemon, free_port, shared_dir, write_config};
+use daemon_common::{shared_dir, start_logging};
 use soak_support::client::{self, Churn, World};
 use soak_support::{
     Sample, check_clients, check_rest, fd_targets, median_rss, new_fd_targets, open_fds, read_log,
     sampler,
 };
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::time::Duration;
@@ -97,35 +96,10 @@ update_interval_s = 1
     )
 }
 
-fn spawn_daemon(body: &str) -> Daemon {
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let config = dir.path().join("gozcu.toml");
-    write_config(&config, body, port, dir.path());
-    let log = dir.path().join("daemon.log");
-    // Info level: debug lines for every connection would make a 30-minute log large.
-    let child = Command::new(env!("CARGO_BIN_EXE_gozcu"))
-        .args(["run", "--config"])
-        .arg(&config)
-        .env("RUST_LOG", "warn,gozcu=info")
-        .env_remove("JOURNAL_STREAM")
-        .env_remove("NOTIFY_SOCKET")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    Daemon {
-        child,
-        port,
-        dir,
-        config,
-        log,
-    }
-}
-
 fn soak(p: Params) {
     let Some(shared) = shared_dir() else { return };
-    let mut d = spawn_daemon(&config(&shared, p.clients));
+    // Info level: debug lines for every connection would make a 30-minute log large.
+    let mut d = start_logging(&config(&shared, p.clients), "warn,gozcu=info");
     d.wait_health("cameras online", Duration::from_secs(60), |h| {
         h["cameras"]["online"] == 2
     });

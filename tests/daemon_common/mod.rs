@@ -52,11 +52,7 @@ pub struct Daemon {
 /// Writes `<dir>/gozcu.toml` from `body` (with `{port}` and `{dir}` substituted) and starts
 /// `gozcu run` on it.
 pub fn start(body: &str) -> Daemon {
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let config = dir.path().join("gozcu.toml");
-    write_config(&config, body, port, dir.path());
-    spawn(dir, port, config)
+    start_logging(body, "gozcu=debug,warn")
 }
 
 pub fn write_config(path: &Path, body: &str, port: u16, dir: &Path) {
@@ -67,11 +63,25 @@ pub fn write_config(path: &Path, body: &str, port: u16, dir: &Path) {
 }
 
 pub fn spawn(dir: tempfile::TempDir, port: u16, config: PathBuf) -> Daemon {
+    spawn_logging(dir, port, config, "gozcu=debug,warn")
+}
+
+/// [`start`] with another `RUST_LOG` filter (e.g. info level for a long run, whose debug
+/// log would grow large).
+pub fn start_logging(body: &str, rust_log: &str) -> Daemon {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let config = dir.path().join("gozcu.toml");
+    write_config(&config, body, port, dir.path());
+    spawn_logging(dir, port, config, rust_log)
+}
+
+pub fn spawn_logging(dir: tempfile::TempDir, port: u16, config: PathBuf, rust_log: &str) -> Daemon {
     let log = dir.path().join("daemon.log");
     let child = Command::new(env!("CARGO_BIN_EXE_gozcu"))
         .args(["run", "--config"])
         .arg(&config)
-        .env("RUST_LOG", "gozcu=debug,warn")
+        .env("RUST_LOG", rust_log)
         .env_remove("JOURNAL_STREAM")
         .env_remove("NOTIFY_SOCKET")
         .stdout(Stdio::null())
