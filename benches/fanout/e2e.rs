@@ -268,19 +268,20 @@ fn parse_log(text: &str) -> HashMap<i64, Logged> {
         .collect()
 }
 
-/// The parts, in pipeline order, that add up to `total`.
+/// Rows of the report: the totals, then the parts of a message's way in pipeline order
+/// (inference, wait, preprocess, worker, store and publish_to_client add up to `total`).
 const PARTS: [(&str, &str); 9] = [
     ("total", "capture -> client"),
     ("minus_inference", "capture -> client, minus inference"),
     ("inference", "inference (tract, CPU)"),
-    ("wait", "  capture -> worker takes the frame"),
-    ("preprocess", "  letterbox + tensor (detector)"),
+    ("wait", "part: capture -> worker takes the frame"),
+    ("preprocess", "part: letterbox + tensor (detector)"),
     (
         "worker",
-        "  decode, motion, NMS, tracker, snapshot JPEG, to writer",
+        "part: decode, motion, NMS, tracker, snapshot JPEG, to writer",
     ),
-    ("store", "  snapshot file + SQLite commit"),
-    ("publish_to_client", "  published -> client"),
+    ("store", "part: snapshot file + SQLite commit"),
+    ("publish_to_client", "part: published -> client"),
     ("capture_to_publish", "capture -> published"),
 ];
 
