@@ -28,6 +28,10 @@ fps = 10
 detect_fps = 5
 "#;
 
+fn n_starts(events: &[Value]) -> usize {
+    events.iter().filter(|e| e["phase"] == "start").count()
+}
+
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -94,6 +98,20 @@ fn synthetic_camera_makes_motion_events_stored_before_broadcast_and_stops_cleanl
     let (code, jpeg) = d.get(url).unwrap();
     assert_eq!(code, 200);
     assert_eq!(&jpeg[..2], &[0xFF, 0xD8], "snapshot is a JPEG");
+
+    // The Prometheus view of the same: the camera streaming, one visit counted.
+    let fps = d.metric(r#"gozcu_camera_fps{camera="cam-1"}"#);
+    assert!(fps.is_some_and(|f| f > 0.0), "camera fps metric: {fps:?}");
+    assert_eq!(
+        d.metric(r#"gozcu_camera_state{camera="cam-1",state="online"}"#),
+        Some(1.0)
+    );
+    let created = d.metric(r#"gozcu_events_created_total{camera="cam-1",event_type="motion"}"#);
+    let starts = n_starts(&events) as f64;
+    assert!(
+        created.is_some_and(|n| n >= starts),
+        "events_created {created:?}, {starts} starts seen"
+    );
 
     assert_eq!(d.stop(), 0, "clean exit on SIGTERM\n{}", d.log_text());
     assert!(d.log_text().contains("gozcu stopped"));
@@ -354,6 +372,11 @@ detect_fps = 7
     assert!(
         h["ai"]["inference_ms"].as_f64().is_some(),
         "inference time reported: {h}"
+    );
+    let runs = d.metric("gozcu_inference_seconds_count");
+    assert!(
+        runs.is_some_and(|n| n >= n_starts(&events) as f64),
+        "every detector run in the inference histogram: {runs:?}"
     );
     assert_eq!(d.stop(), 0);
 }

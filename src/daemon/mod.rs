@@ -8,6 +8,7 @@
 //! - `pipeline.rs`: one worker per camera (motion -> detection -> lifecycle).
 //! - `reload.rs`: applying a configuration change.
 
+pub mod memory;
 pub mod pending;
 pub mod pipeline;
 pub mod reload;
@@ -63,6 +64,16 @@ pub fn run_main(config_path: &Path) -> i32 {
             None
         }
     };
+    match memory::tune() {
+        memory::Tuning::Fixed => tracing::debug!(
+            bytes = memory::MMAP_THRESHOLD,
+            "malloc mmap threshold fixed (frame buffers go back to the kernel when freed)"
+        ),
+        memory::Tuning::LeftToEnvironment => {
+            tracing::info!("malloc mmap threshold left to MALLOC_MMAP_THRESHOLD_")
+        }
+        memory::Tuning::Unavailable => {}
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("gozcu-rt")

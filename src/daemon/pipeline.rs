@@ -130,6 +130,22 @@ struct Worker {
     lifecycle: EventLifecycle,
     last_detect: Option<Instant>,
     detect_errors: u64,
+    /// Whether the last frame's motion step saw motion (or there is no motion step).
+    last_moving: bool,
+}
+
+/// Whether a frame is likely to need RGB (for the detector), decided before its motion step
+/// so an MJPEG frame that will not need it decodes luma only (`ConvertedFrame::luma_only`,
+/// about a quarter cheaper, the whole of an idle camera's work). The guess uses the previous
+/// frame's motion: a wrong guess costs a second decode of one frame. Snapshots of motion
+/// events also want RGB, on a few frames per event: they pay that second decode.
+pub(crate) fn rgb_expected(
+    has_detector: bool,
+    detect_due: bool,
+    tracking: bool,
+    last_moving: bool,
+) -> bool {
+    has_detector && detect_due && (tracking || last_moving)
 }
 
 impl Worker {
@@ -161,6 +177,7 @@ impl Worker {
             progress,
             last_detect: None,
             detect_errors: 0,
+            last_moving: true,
         }
     }
 
@@ -170,11 +187,19 @@ impl Worker {
         while self.stop.get().is_none() {
             *self.progress.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
             match self.slot.take_timeout(IDLE_WAKE) {
-                Some(frame) => self.process(WorkFrame {
-                    timing: FrameTiming::picked_up(frame.timestamp),
-                    conv: ConvertedFrame::new(frame),
-                    rgb: None,
-                }),
+                Some(frame) => {
+                    let luma_only = !rgb_expected(
+                        self.shared.detector.is_some(),
+                        self.detect_due(),
+                        self.lifecycle.is_tracking(),
+                        self.last_moving,
+                    );
+                    self.process(WorkFrame {
+                        timing: FrameTiming::picked_up(frame.timestamp),
+                        conv: ConvertedFrame::new(frame).luma_only(luma_only),
+                        rgb: None,
+                    })
+                }
                 None => {
                     let out = self.lifecycle.tick(self.now());
                     self.emit(out, None);
@@ -190,6 +215,11 @@ impl Worker {
         self.emit(out, None);
     }
 
+    fn detect_due(&self) -> bool {
+        self.last_detect
+            .is_none_or(|t| t.elapsed() >= self.detect_interval)
+    }
+
     fn now(&self) -> EventTime {
         EventTime::now(self.shared.origin)
     }
@@ -202,12 +232,10 @@ impl Worker {
             Err(()) => return,
         };
         let moving = motion.as_ref().is_none_or(|m| m.motion);
+        self.last_moving = moving;
         let out = match self.shared.detector.clone() {
             Some(pool) => {
-                let due = self
-                    .last_detect
-                    .is_none_or(|t| t.elapsed() >= self.detect_interval);
-                if due && (moving || self.lifecycle.is_tracking()) {
+                if self.detect_due() && (moving || self.lifecycle.is_tracking()) {
                     self.last_detect = Some(Instant::now());
                     match self.detect(&pool, &mut frame) {
                         Some(result) => self.lifecycle.on_detections(now, &result.detections, size),
@@ -277,9 +305,7 @@ impl Worker {
                 let ms = out.inference_ms;
                 frame.timing.preprocess_ms = Some(out.preprocess_ms);
                 frame.timing.inference_ms = Some(ms);
-                self.shared
-                    .board
-                    .update(|s| s.ai.inference_ms = Some(round1(ms)));
+                self.shared.board.record_inference(ms);
                 Some(out)
             }
             Ok(Err(e)) => {
@@ -339,6 +365,21 @@ impl Worker {
     }
 }
 
-fn round1(v: f64) -> f64 {
-    (v * 10.0).round() / 10.0
+#[cfg(test)]
+mod tests {
+    use super::rgb_expected;
+
+    #[test]
+    fn rgb_is_decoded_only_when_a_detection_is_due_on_a_busy_scene() {
+        // An idle scene with a detector: luma only, whether or not detection is due.
+        assert!(!rgb_expected(true, true, false, false));
+        assert!(!rgb_expected(true, false, false, false));
+        // Motion or a tracked object, detection due: RGB in the same decode.
+        assert!(rgb_expected(true, true, false, true));
+        assert!(rgb_expected(true, true, true, false));
+        // Not due: the detector will not run on this frame.
+        assert!(!rgb_expected(true, false, true, true));
+        // No detector: motion needs luma only (a motion event's snapshot decodes again).
+        assert!(!rgb_expected(false, true, true, true));
+    }
 }

@@ -70,8 +70,12 @@ impl StatusBoard {
         self.hub.set_status(data);
     }
 
-    /// Replaces (or adds) one camera's entry, keeping its position.
+    /// Replaces (or adds) one camera's entry, keeping its position; the camera's metrics
+    /// (`gozcu_camera_fps`, `gozcu_camera_state`) follow.
     pub fn set_camera(&self, status: CameraStatus) {
+        self.hub
+            .metrics()
+            .set_camera(&status.id, &status.state, status.fps);
         self.update(|s| match s.cameras.iter_mut().find(|c| c.id == status.id) {
             Some(slot) => *slot = status,
             None => s.cameras.push(status),
@@ -80,6 +84,15 @@ impl StatusBoard {
 
     pub fn remove_camera(&self, id: &str) {
         self.update(|s| s.cameras.retain(|c| c.id != id));
+    }
+
+    /// One detector run: `ai.inference_ms` in status (the latest) and the
+    /// `gozcu_inference_seconds` histogram (all of them).
+    pub fn record_inference(&self, ms: f64) {
+        self.hub
+            .metrics()
+            .observe_inference(std::time::Duration::from_secs_f64(ms.max(0.0) / 1000.0));
+        self.update(|s| s.ai.inference_ms = Some((ms * 10.0).round() / 10.0));
     }
 
     pub fn set_ai(&self, ai: AiStatus) {

@@ -255,6 +255,7 @@ impl Writer {
             match self.ctx.store.append(&event) {
                 Ok(logged) => {
                     log_published(&event, logged.seq);
+                    count_created(&self.ctx.hub, &event);
                     if let Some(frame) = &msg.frame {
                         trace_published(logged.seq, &event, frame, started.elapsed());
                     }
@@ -286,6 +287,7 @@ impl Writer {
             }
         };
         log_published(&event, seq);
+        count_created(&self.ctx.hub, &event);
         let live = LiveEvent::from(&logged);
         if let Some(old) = self.pending.hold(Held {
             event,
@@ -477,6 +479,14 @@ impl Writer {
             Ok(report) => tracing::debug!(?report, "retention applied"),
             Err(e) => tracing::warn!(error = %e, "retention failed"),
         }
+    }
+}
+
+/// `gozcu_events_created_total` counts visits: one per `start` message.
+fn count_created(hub: &Hub, event: &EventData) {
+    if event.phase == Phase::Start {
+        hub.metrics()
+            .event_created(&event.camera_id, &event.event_type);
     }
 }
 

@@ -107,6 +107,18 @@ impl Daemon {
         http_get(self.port, path)
     }
 
+    /// The value of one sample of `GET /metrics` (OpenMetrics text), by its exact name and
+    /// labels as rendered, e.g. `gozcu_camera_fps{camera="cam-1"}`.
+    pub fn metric(&self, sample: &str) -> Option<f64> {
+        let (code, body) = self.get("/metrics")?;
+        assert_eq!(code, 200, "/metrics answered {code}");
+        let text = String::from_utf8_lossy(&body).into_owned();
+        text.lines().find_map(|line| {
+            let value = line.strip_prefix(sample)?.strip_prefix(' ')?;
+            value.split_whitespace().next()?.parse().ok()
+        })
+    }
+
     pub fn health(&self) -> Option<Value> {
         let (code, body) = self.get("/api/health")?;
         (code == 200).then(|| serde_json::from_slice(&body).ok())?
