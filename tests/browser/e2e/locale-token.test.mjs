@@ -1,11 +1,11 @@
 // The dashboard in a Turkish browser (strings, number formats, the language switch) and on a
 // daemon that requires an access token (prompt, wrong token, remembered token).
 
-import { describe, test, before, after } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 
 import {
-  Daemon, launchBrowser, missingPrerequisite, screenshot, waitFor, watchConsole,
+  missingPrerequisite, screenshot, useDaemonAndBrowser, waitFor, watchConsole,
   CONNECTION_NOISE, DESKTOP, PHONE,
 } from '../lib/harness.mjs';
 
@@ -13,21 +13,10 @@ const skip = missingPrerequisite() ?? false;
 const connText = (page) => page.textContent('#conn-text');
 
 describe('Turkish browser', { skip }, () => {
-  let daemon;
-  let browser;
-
-  before(async () => {
-    daemon = new Daemon('turkish');
-    await daemon.start();
-    browser = await launchBrowser();
-  });
-
-  after(async () => {
-    await browser?.close();
-    await daemon?.dispose();
-  });
+  const env = useDaemonAndBrowser('turkish');
 
   test('shows the Turkish strings, a Turkish toast and Turkish reconnect states', async () => {
+    const { daemon, browser } = env;
     const ctx = await browser.newContext({ viewport: PHONE, locale: 'tr-TR', isMobile: true, hasTouch: true });
     const page = await ctx.newPage();
     const problems = watchConsole(page, CONNECTION_NOISE);
@@ -78,6 +67,7 @@ describe('Turkish browser', { skip }, () => {
   });
 
   test('the language switch changes everything at once and is remembered', async () => {
+    const { daemon, browser } = env;
     const ctx = await browser.newContext({ viewport: DESKTOP, locale: 'tr-TR' });
     const page = await ctx.newPage();
     await page.goto(daemon.url);
@@ -99,21 +89,10 @@ describe('Turkish browser', { skip }, () => {
 
 describe('daemon with an access token', { skip }, () => {
   const TOKEN = 'browser-test-token-7f3a';
-  let daemon;
-  let browser;
-
-  before(async () => {
-    daemon = new Daemon('token', { token: TOKEN });
-    await daemon.start();
-    browser = await launchBrowser();
-  });
-
-  after(async () => {
-    await browser?.close();
-    await daemon?.dispose();
-  });
+  const env = useDaemonAndBrowser('token', { token: TOKEN });
 
   test('asks for the token, rejects a wrong one, keeps the right one', async () => {
+    const { daemon, browser } = env;
     const ctx = await browser.newContext({ viewport: DESKTOP, locale: 'en-US' });
     const page = await ctx.newPage();
     // The 401 answers to the page's own probes are expected here.

@@ -4,13 +4,13 @@
 // and Turkish; and a detector that is off (its error message) with snapshots that cannot be
 // saved. One replay camera.
 
-import { describe, test, before, after } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 
 import {
-  Daemon, launchBrowser, missingPrerequisite, modelPath, screenshot, watchConsole, writeConfig,
+  missingPrerequisite, modelPath, screenshot, useDaemonAndBrowser, watchConsole, writeConfig,
   CONNECTION_NOISE, DESKTOP,
 } from '../lib/harness.mjs';
 
@@ -23,11 +23,7 @@ const REASON = {
 };
 
 describe('status notes: NPU fallback and a refused reload', { skip }, () => {
-  let daemon;
-  let browser;
-
-  before(async () => {
-    daemon = new Daemon('status-notes', { cameras: [{ id: 'street', name: 'Street' }] });
+  const env = useDaemonAndBrowser('status-notes', { cameras: [{ id: 'street', name: 'Street' }] }, (daemon) => {
     // backend "auto" with an .rknn model: a gozcu built without the rknn feature cannot use
     // it (npu_unavailable), one built with it finds no NPU runtime or rejects this file
     // (model_load_failed); either way it runs detector.cpu_model on the CPU and says why.
@@ -36,16 +32,10 @@ describe('status notes: NPU fallback and a refused reload', { skip }, () => {
     daemon.options.detector = `backend = "auto"
 model = ${JSON.stringify(rknn)}
 cpu_model = ${JSON.stringify(modelPath())}`;
-    await daemon.start();
-    browser = await launchBrowser();
-  });
-
-  after(async () => {
-    await browser?.close();
-    await daemon?.dispose();
   });
 
   test('shows why the NPU is not used and a failed reload until a good one', async () => {
+    const { daemon, browser } = env;
     const health = await daemon.api('/api/health');
     assert.equal(health.ai.enabled, true, JSON.stringify(health.ai));
     assert.equal(health.ai.backend, 'cpu');
@@ -88,26 +78,16 @@ cpu_model = ${JSON.stringify(modelPath())}`;
 });
 
 describe('status notes: a detector that is off and snapshots that cannot be saved', { skip }, () => {
-  let daemon;
-  let browser;
-
-  before(async () => {
-    daemon = new Daemon('status-off', { cameras: [{ id: 'street', name: 'Street' }] });
+  const env = useDaemonAndBrowser('status-off', { cameras: [{ id: 'street', name: 'Street' }] }, (daemon) => {
     daemon.options.detector = `backend = "cpu"
 model = ${JSON.stringify(path.join(daemon.dir, 'missing.onnx'))}`;
     // A file where the snapshot folder should be: the store cannot write any JPEG.
     fs.mkdirSync(path.join(daemon.dir, 'data'), { recursive: true });
     fs.writeFileSync(path.join(daemon.dir, 'data', 'snapshots'), 'in the way');
-    await daemon.start();
-    browser = await launchBrowser();
-  });
-
-  after(async () => {
-    await browser?.close();
-    await daemon?.dispose();
   });
 
   test("shows the detector's own error and the snapshot problem, in both languages", async () => {
+    const { daemon, browser } = env;
     const health = await daemon.api('/api/health');
     assert.equal(health.ai.enabled, false, JSON.stringify(health.ai));
     assert.match(health.ai.error ?? '', /missing\.onnx/, JSON.stringify(health.ai));

@@ -3,6 +3,7 @@
 // and small waiting helpers.
 
 import { spawn } from 'node:child_process';
+import { after, before } from 'node:test';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -221,6 +222,26 @@ export class Daemon {
 }
 
 /** Chromium from Debian through playwright-core (no browser download). */
+/**
+ * For a describe block: `before` starts a daemon (after `prepare(daemon)`, which may change
+ * its options or write files into its folder) and Chromium, `after` closes both. Returns
+ * `{ daemon, browser }`, filled in once `before` has run.
+ */
+export function useDaemonAndBrowser(name, options = {}, prepare = () => {}) {
+  const env = { daemon: null, browser: null };
+  before(async () => {
+    env.daemon = new Daemon(name, options);
+    await prepare(env.daemon);
+    await env.daemon.start();
+    env.browser = await launchBrowser();
+  });
+  after(async () => {
+    await env.browser?.close();
+    await env.daemon?.dispose();
+  });
+  return env;
+}
+
 export async function launchBrowser() {
   const { chromium } = await import('playwright-core');
   // playwright gives every launch a new, empty profile directory of its own.
