@@ -132,6 +132,22 @@ struct Worker {
     detect_errors: u64,
     /// Whether the last frame's motion step saw motion (or there is no motion step).
     last_moving: bool,
+    /// When the last frame was processed (skipped frames of an idle scene do not count).
+    last_processed: Option<Instant>,
+}
+
+/// How often an idle scene (nothing moving, nothing tracked, no event open) is checked for
+/// motion. Cameras deliver 15-30 fps; checking each frame of a still scene would cost an idle
+/// camera most of its CPU (an MJPEG frame must be decoded to be checked). At 8 checks a
+/// second motion is noticed at most 125 ms later; the motion model is time-based
+/// (vision/motion.rs), so its sensitivity does not depend on the rate.
+pub(crate) const IDLE_CHECKS_PER_S: f64 = 8.0;
+
+/// Whether the worker should look at a frame that arrived `since_last` after the last frame
+/// it processed: always while anything is going on, at most [`IDLE_CHECKS_PER_S`] times a
+/// second when the scene is idle.
+pub(crate) fn worth_processing(idle: bool, since_last: Option<Duration>) -> bool {
+    !idle || since_last.is_none_or(|d| d.as_secs_f64() >= 1.0 / IDLE_CHECKS_PER_S)
 }
 
 /// Whether a frame is likely to need RGB (for the detector), decided before its motion step
@@ -178,6 +194,7 @@ impl Worker {
             last_detect: None,
             detect_errors: 0,
             last_moving: true,
+            last_processed: None,
         }
     }
 
@@ -188,6 +205,14 @@ impl Worker {
             *self.progress.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
             match self.slot.take_timeout(IDLE_WAKE) {
                 Some(frame) => {
+                    let idle = !self.last_moving
+                        && !self.lifecycle.is_tracking()
+                        && self.lifecycle.open_events() == 0;
+                    let since_last = self.last_processed.map(|t| t.elapsed());
+                    if !worth_processing(idle, since_last) {
+                        continue;
+                    }
+                    self.last_processed = Some(Instant::now());
                     let luma_only = !rgb_expected(
                         self.shared.detector.is_some(),
                         self.detect_due(),
@@ -367,7 +392,26 @@ impl Worker {
 
 #[cfg(test)]
 mod tests {
-    use super::rgb_expected;
+    use super::{IDLE_CHECKS_PER_S, rgb_expected, worth_processing};
+    use std::time::Duration;
+
+    #[test]
+    fn an_idle_scene_is_checked_at_a_capped_rate_a_busy_one_every_frame() {
+        let frame_15fps = Duration::from_micros(66_667);
+        let cap = Duration::from_secs_f64(1.0 / IDLE_CHECKS_PER_S);
+        // The first frame, and every frame while something moves or is tracked.
+        assert!(worth_processing(true, None));
+        assert!(worth_processing(false, Some(frame_15fps)));
+        assert!(worth_processing(false, Some(Duration::ZERO)));
+        // Idle: a 15 fps camera's next frame is too soon, the one after is due.
+        assert!(!worth_processing(true, Some(frame_15fps)));
+        assert!(worth_processing(true, Some(frame_15fps * 2)));
+        assert!(worth_processing(true, Some(cap)));
+        assert!(!worth_processing(
+            true,
+            Some(cap - Duration::from_millis(1))
+        ));
+    }
 
     #[test]
     fn rgb_is_decoded_only_when_a_detection_is_due_on_a_busy_scene() {
