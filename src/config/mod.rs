@@ -138,6 +138,9 @@ pub struct DetectorConfig {
     /// Smallest box, as a fraction of the frame area, that counts.
     pub min_area: f32,
     pub nms_iou: f32,
+    /// Threads of the CPU model (tract's multithread executor above 1). Default 1: on the
+    /// 2-vCPU benchmark machine two threads made YOLOX-Nano 2.4x slower, not faster
+    /// (docs/benchmarks.md).
     pub threads: usize,
     /// `"auto"` or a comma-separated list of NPU core indices, e.g. `"0,1,2"`.
     pub npu_cores: String,
@@ -156,7 +159,7 @@ impl Default for DetectorConfig {
             confirm_score: 0.7,
             min_area: 0.001,
             nms_iou: 0.45,
-            threads: 2,
+            threads: 1,
             npu_cores: "auto".to_string(),
         }
     }

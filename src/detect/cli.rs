@@ -28,8 +28,8 @@ pub struct DetectArgs {
     /// Lowest score printed.
     #[arg(long, default_value_t = 0.25)]
     pub min_score: f32,
-    /// CPU threads.
-    #[arg(long, default_value_t = 2)]
+    /// CPU threads (compare the printed inference times to choose `detector.threads`).
+    #[arg(long, default_value_t = 1)]
     pub threads: usize,
     /// Backend: auto | cpu | rknn.
     #[arg(long, default_value = "auto")]
