@@ -283,15 +283,22 @@ async fn record(
     let _ = ws.close(None).await;
 }
 
-/// The event log (`seq -> data of the logged message`) read straight from the SQLite file in
-/// `storage`, with a read-only connection (works while the daemon runs, and after a crash).
-pub fn event_log(storage: &Path) -> BTreeMap<i64, Value> {
+/// A read-only connection to the daemon's database in `storage` (safe beside the running
+/// daemon: WAL readers never block its writer).
+fn open_read_only(storage: &Path) -> rusqlite::Connection {
     let conn = rusqlite::Connection::open_with_flags(
         storage.join("gozcu.db"),
         rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
     )
     .unwrap();
     conn.busy_timeout(Duration::from_secs(5)).unwrap();
+    conn
+}
+
+/// The event log (`seq -> data of the logged message`) read straight from the SQLite file in
+/// `storage`, with a read-only connection (works while the daemon runs, and after a crash).
+pub fn event_log(storage: &Path) -> BTreeMap<i64, Value> {
+    let conn = open_read_only(storage);
     let mut st = conn
         .prepare("SELECT seq, payload FROM event_log ORDER BY seq")
         .unwrap();
@@ -312,12 +319,7 @@ pub fn event_log(storage: &Path) -> BTreeMap<i64, Value> {
 
 /// Latest state of every event (`id -> (phase, end_reason)`), straight from SQLite.
 pub fn event_phases(storage: &Path) -> BTreeMap<String, (String, Option<String>)> {
-    let conn = rusqlite::Connection::open_with_flags(
-        storage.join("gozcu.db"),
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-    )
-    .unwrap();
-    conn.busy_timeout(Duration::from_secs(5)).unwrap();
+    let conn = open_read_only(storage);
     let mut st = conn
         .prepare("SELECT id, phase, end_reason FROM events")
         .unwrap();
