@@ -411,7 +411,7 @@ async fn malformed_http_is_answered_not_crashed() {
     assert_eq!(get(srv.addr, "/api/health", &[]).await.status, 200);
     let mut ws = srv.connect_ready("").await;
     send_text(&mut ws, "ping").await;
-    assert_eq!(next_text(&mut ws).await, "pong");
+    assert_eq!(next_reply(&mut ws).await, "pong");
 }
 
 #[tokio::test]

@@ -34,7 +34,7 @@ async fn server_pings_every_20s_and_a_reading_client_stays() {
     }
     assert_eq!(pings, vec![20, 40, 60, 80, 100, 120, 140]);
     send_text(&mut ws, "ping").await;
-    assert_eq!(next_text(&mut ws).await, "pong");
+    assert_eq!(next_reply(&mut ws).await, "pong");
 }
 
 #[tokio::test(start_paused = true)]
@@ -81,7 +81,7 @@ async fn handshake_must_finish_within_5s() {
     // The server still works.
     let mut ws = srv.connect_ready("").await;
     send_text(&mut ws, "ping").await;
-    assert_eq!(next_text(&mut ws).await, "pong");
+    assert_eq!(next_reply(&mut ws).await, "pong");
 }
 
 /// A connection task that falls more than the broadcast buffer behind is evicted with 1013

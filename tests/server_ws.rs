@@ -38,7 +38,7 @@ async fn status_is_first_with_seed_keys_then_ping_pong() {
     assert_eq!(d["epoch"], srv.hub.epoch());
 
     send_text(&mut ws, "ping").await;
-    assert_eq!(next_text(&mut ws).await, "pong");
+    assert_eq!(next_reply(&mut ws).await, "pong");
 }
 
 #[tokio::test]
@@ -173,7 +173,7 @@ async fn subscribe_filters_by_camera() {
     send_text(&mut ws, r#"{"type":"subscribe","cameras":["cam-1"]}"#).await;
     // The pong proves the subscribe was handled before the next events.
     send_text(&mut ws, "ping").await;
-    assert_eq!(next_text(&mut ws).await, "pong");
+    assert_eq!(next_reply(&mut ws).await, "pong");
     srv.publish(&event(7, "cam-2"));
     let seq = srv.publish(&event(8, "cam-1")).seq;
     let v = next_json(&mut ws).await;
@@ -211,7 +211,7 @@ async fn bad_messages_get_an_error_and_the_connection_stays() {
     );
 
     send_text(&mut ws, "ping").await;
-    assert_eq!(next_text(&mut ws).await, "pong");
+    assert_eq!(next_reply(&mut ws).await, "pong");
 }
 
 #[tokio::test]
@@ -227,7 +227,7 @@ async fn oversized_message_closes_with_1009_and_server_carries_on() {
 
     let mut ws = srv.connect_ready("").await;
     send_text(&mut ws, "ping").await;
-    assert_eq!(next_text(&mut ws).await, "pong");
+    assert_eq!(next_reply(&mut ws).await, "pong");
 }
 
 #[tokio::test]

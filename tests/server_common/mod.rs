@@ -142,6 +142,17 @@ pub async fn next_text(ws: &mut Client) -> String {
     }
 }
 
+/// The next text that is not a status message, for a reply to a request: a rate-like
+/// status update (client count, fps) may arrive at any moment in between.
+pub async fn next_reply(ws: &mut Client) -> String {
+    loop {
+        let text = next_text(ws).await;
+        if !text.starts_with(r#"{"type":"status""#) {
+            return text;
+        }
+    }
+}
+
 pub async fn next_json(ws: &mut Client) -> Value {
     let text = next_text(ws).await;
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
