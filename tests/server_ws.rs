@@ -59,7 +59,7 @@ async fn events_fan_out_to_many_clients_in_order() {
     // Seed event keys, exactly as the daemon produces them.
     let mut ws = srv.connect_ready("").await;
     srv.publish(&event(31, "cam-9"));
-    let v = next_json(&mut ws).await;
+    let v = next_reply_json(&mut ws).await;
     assert_eq!(v["type"], "event");
     let d = &v["data"];
     assert_eq!(d["id"], "evt-31");
@@ -147,7 +147,7 @@ async fn resume_from_too_far_behind_or_another_database_resets() {
         ("?since=16&epoch=not-this-db", "epoch_mismatch"),
     ] {
         let mut ws = srv.connect_ready(query).await;
-        let v = next_json(&mut ws).await;
+        let v = next_reply_json(&mut ws).await;
         assert_eq!(v["type"], "reset", "{query}: {v}");
         assert_eq!(v["data"]["reason"], reason, "{query}");
         // Live events still follow.
@@ -176,7 +176,7 @@ async fn subscribe_filters_by_camera() {
     assert_eq!(next_reply(&mut ws).await, "pong");
     srv.publish(&event(7, "cam-2"));
     let seq = srv.publish(&event(8, "cam-1")).seq;
-    let v = next_json(&mut ws).await;
+    let v = next_reply_json(&mut ws).await;
     assert_eq!(v["data"]["seq"], seq);
     assert_eq!(v["data"]["camera_id"], "cam-1");
 
@@ -190,20 +190,20 @@ async fn bad_messages_get_an_error_and_the_connection_stays() {
     let srv = start(settings()).await;
     let mut ws = srv.connect_ready("").await;
     send_text(&mut ws, "{not json").await;
-    let v = next_json(&mut ws).await;
+    let v = next_reply_json(&mut ws).await;
     assert_eq!(v["type"], "error");
     assert_eq!(v["data"]["code"], "bad_message");
     let msg = v["data"]["message"].as_str().unwrap();
     assert!(msg.starts_with("expected \"ping\""), "{msg}");
 
     send_text(&mut ws, r#"{"type":"subscribe","cameras":"cam-1"}"#).await;
-    let v = next_json(&mut ws).await;
+    let v = next_reply_json(&mut ws).await;
     assert_eq!(v["data"]["code"], "bad_message");
 
     ws.send(Message::binary(vec![0u8, 1, 2, 255]))
         .await
         .unwrap();
-    let v = next_json(&mut ws).await;
+    let v = next_reply_json(&mut ws).await;
     assert_eq!(v["data"]["code"], "bad_message");
     assert_eq!(
         v["data"]["message"],

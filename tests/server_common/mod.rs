@@ -158,11 +158,17 @@ pub async fn next_json(ws: &mut Client) -> Value {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
 }
 
+/// [`next_reply`] parsed as JSON: the next event, reset or error, past any status update.
+pub async fn next_reply_json(ws: &mut Client) -> Value {
+    let text = next_reply(ws).await;
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
+
 /// Reads event messages until one with `last_seq`; returns their seqs.
 pub async fn seqs_until(ws: &mut Client, last_seq: i64) -> Vec<i64> {
     let mut seqs = Vec::new();
     loop {
-        let v = next_json(ws).await;
+        let v = next_reply_json(ws).await;
         assert_eq!(v["type"], "event", "{v}");
         let seq = v["data"]["seq"].as_i64().unwrap();
         seqs.push(seq);
