@@ -335,7 +335,11 @@ async fn good_client_ok(probe: &mpsc::Sender<ProbeReply>, port: u16, during: &st
     assert!(seen.pings > 0, "{during}: {seen:?}");
     let mut fresh = ws_from(GOOD, port).await;
     fresh.send(Message::text("ping")).await.unwrap();
-    assert_eq!(next_reply(&mut fresh).await.as_deref(), Some("pong"), "{during}");
+    assert_eq!(
+        next_reply(&mut fresh).await.as_deref(),
+        Some("pong"),
+        "{during}"
+    );
     let (code, body) = get_from(GOOD, port, "/api/health")
         .await
         .unwrap_or_else(|| panic!("no answer to GET /api/health during {during}"));
