@@ -50,8 +50,14 @@ const en = {
   'sys.storage.ok': 'OK, {free} free',
   'sys.storage.okNoFree': 'OK',
   'sys.storage.error': 'Error: {error}',
-  'sys.storage.pending': '{n} events (stored once the disk works again)',
-  'sys.storage.dropped': '{n} events (sent live, missing from the history)',
+  'sys.storage.pending': {
+    one: '{n} event (stored once the disk works again)',
+    other: '{n} events (stored once the disk works again)',
+  },
+  'sys.storage.dropped': {
+    one: '{n} event (sent live, missing from the history)',
+    other: '{n} events (sent live, missing from the history)',
+  },
   'sys.snapshots.lowSpace': 'paused: the disk is almost full',
   'sys.snapshots.error': 'not saved: {error}',
   'sys.note.pending': 'Waiting to be stored',
@@ -203,14 +209,19 @@ export function pickLanguage(preferred = [], stored = null) {
 /**
  * A translator for `lang`: t(key, params) fills `{name}` placeholders. Numbers and times use
  * the browser's own regional variant of that language when it has one (en-US clocks show
- * AM/PM, en-GB ones do not).
+ * AM/PM, en-GB ones do not). A message that depends on a count is an object of plural forms
+ * (`one`, `other`, as `Intl.PluralRules` names them) chosen by `params.n`; Turkish needs none
+ * (a noun after a number stays singular: "1 olay", "5 olay").
  */
 export function translator(lang, preferred = []) {
   const table = MESSAGES[lang] ?? en;
   const regional = preferred.find((tag) => String(tag).toLowerCase().split('-')[0] === lang);
   const locale = regional ?? (lang === 'tr' ? 'tr-TR' : 'en-GB');
+  const plurals = new Intl.PluralRules(locale);
   const t = (key, params = {}) => {
-    const text = table[key] ?? en[key] ?? key;
+    const message = table[key] ?? en[key] ?? key;
+    const text =
+      typeof message === 'string' ? message : (message[plurals.select(Number(params.n))] ?? message.other);
     return text.replace(/\{(\w+)\}/g, (m, name) => (name in params ? String(params[name]) : m));
   };
   t.lang = lang;

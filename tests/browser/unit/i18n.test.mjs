@@ -18,11 +18,27 @@ test('the language follows the browser unless the user chose one', () => {
 });
 
 test('every English string has a Turkish translation and the same placeholders', () => {
+  // A message is a string or an object of plural forms; every form has the same placeholders.
+  const forms = (m) => (typeof m === 'string' ? [m] : Object.values(m));
   const names = (s) => [...s.matchAll(/\{(\w+)\}/g)].map((m) => m[1]).sort();
   assert.deepEqual(Object.keys(MESSAGES.tr).sort(), Object.keys(MESSAGES.en).sort());
-  for (const [key, text] of Object.entries(MESSAGES.en)) {
-    assert.deepEqual(names(MESSAGES.tr[key]), names(text), key);
+  for (const [key, message] of Object.entries(MESSAGES.en)) {
+    const expected = names(forms(message)[0]);
+    for (const text of [...forms(message), ...forms(MESSAGES.tr[key])]) {
+      assert.deepEqual(names(text), expected, key);
+    }
+    if (typeof message !== 'string') assert.ok(message.other, `${key} has an "other" form`);
   }
+});
+
+test('counted messages agree with the count', () => {
+  const en = translator('en', ['en-US']);
+  const tr = translator('tr', ['tr-TR']);
+  assert.equal(en('sys.storage.pending', { n: 1 }), '1 event (stored once the disk works again)');
+  assert.equal(en('sys.storage.pending', { n: 3 }), '3 events (stored once the disk works again)');
+  assert.equal(en('sys.storage.dropped', { n: 0 }), '0 events (sent live, missing from the history)');
+  assert.equal(tr('sys.storage.dropped', { n: 1 }), '1 olay (canlı gönderildi, geçmişte yok)');
+  assert.equal(tr('sys.storage.dropped', { n: 7 }), '7 olay (canlı gönderildi, geçmişte yok)');
 });
 
 test('translations fill placeholders', () => {
