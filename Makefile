@@ -35,7 +35,7 @@ if [ -n "$$missing" ]; then \
 fi
 endef
 
-.PHONY: all build build-deps test-deps demo test lint unit bench soak clean
+.PHONY: all build build-deps test-deps demo test lint unit daemon-bin bench soak clean
 
 all: build
 
@@ -65,6 +65,13 @@ lint:
 
 unit:
 	$(CARGO) test --all-targets
+
+# target/debug/gozcu as the test suites build it. `cargo test` builds the binary for the
+# integration tests with the dev-dependency features unified in (tokio's test-util, ...); a
+# plain `cargo build` would compile tokio, hyper, tract and what depends on them a second
+# time with other features (~1.5 min), so the VM and browser suites take this one.
+daemon-bin:
+	$(CARGO) test --no-run --test daemon_e2e
 
 clean:
 	$(CARGO) clean

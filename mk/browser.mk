@@ -32,5 +32,5 @@ browser-unit: browser-npm
 	cd $(BROWSER_DIR) && $(NODE_TEST) unit/
 
 browser-test: browser-npm
-	@if [ -z "$${GOZCU_BIN:-}" ]; then $(CARGO) build --bin gozcu; fi
+	@if [ -z "$${GOZCU_BIN:-}" ]; then $(MAKE) --no-print-directory daemon-bin; fi
 	cd $(BROWSER_DIR) && $(NODE_TEST) unit/ e2e/

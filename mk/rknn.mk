@@ -36,8 +36,9 @@ rknn-lint:
 
 # Every rknn_* symbol the daemon binary imports must be one the stub exports, so the stub
 # stays an honest stand-in for librknnrt.so.
+# The binary comes from `cargo test` (see daemon-bin in the Makefile for why not `cargo build`).
 rknn-symbols: rknn-stub
-	$(RKNN_ENV) $(CARGO) build --features rknn --bin gozcu
+	$(RKNN_ENV) $(CARGO) test --features rknn --no-run --test rknn_daemon
 	@need=$$(nm -D --undefined-only target/debug/gozcu | awk '/ rknn_/{print $$2}' | sed 's/@.*//' | sort -u); \
 	have=$$(nm -D --defined-only $(RKNN_STUB_LIB) | awk '/ T rknn_/{print $$3}' | sort -u); \
 	missing=$$(comm -23 <(echo "$$need") <(echo "$$have")); \

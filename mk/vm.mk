@@ -17,7 +17,7 @@ vm-deps:
 	@$(call apt_install,$(VM_TEST_PKGS))
 
 vm-test: vm-deps
-	@if [ -z "$${GOZCU_BIN:-}" ]; then $(CARGO) build --bin gozcu; fi
+	@if [ -z "$${GOZCU_BIN:-}" ]; then $(MAKE) --no-print-directory daemon-bin; fi
 	python3 tests/vm/run.py --gozcu "$${GOZCU_BIN:-$${CARGO_TARGET_DIR:-target}/debug/gozcu}"
 
 vm-smoke: vm-deps

@@ -12,21 +12,6 @@ use std::os::unix::net::UnixDatagram;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const CONFIG: &str = r#"
-[server]
-listen = ["127.0.0.1:{port}"]
-[storage]
-dir = "{dir}/data"
-[detector]
-backend = "none"
-[[cameras]]
-id = "cam-1"
-device = "testsrc:"
-width = 320
-height = 240
-fps = 5
-"#;
-
 /// Reads sd_notify datagrams until one satisfies `pred`; panics with what came on timeout.
 fn wait_notify(sock: &UnixDatagram, what: &str, pred: impl Fn(&str) -> bool) -> String {
     let end = Instant::now() + Duration::from_secs(30);
@@ -76,7 +61,7 @@ fn failed_reload_shows_in_status_and_sd_notify_until_a_good_reload() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let config = dir.path().join("gozcu.toml");
-    write_config(&config, CONFIG, port, dir.path());
+    write_config(&config, MOTION_ONLY, port, dir.path());
     let notify_path = dir.path().join("notify.sock");
     let notify = UnixDatagram::bind(&notify_path).unwrap();
     notify
@@ -156,7 +141,7 @@ fn failed_reload_shows_in_status_and_sd_notify_until_a_good_reload() {
         );
 
         // A good reload clears it.
-        write_config(&d.config, CONFIG, d.port, d.dir.path());
+        write_config(&d.config, MOTION_ONLY, d.port, d.dir.path());
         d.signal(Signal::SIGHUP);
         let s = wait_status(&mut ws, &d, "with the reload error cleared", |s| {
             s["config"]["reload_error"].is_null()
@@ -176,7 +161,7 @@ fn failed_reload_shows_in_status_and_sd_notify_until_a_good_reload() {
 /// server starts, so it is a reload, never the signal's default action (terminate).
 #[test]
 fn sighup_as_soon_as_the_server_answers_is_a_reload() {
-    let mut d = start(CONFIG);
+    let mut d = start(MOTION_ONLY);
     let end = Instant::now() + Duration::from_secs(30);
     while d.health().is_none() {
         assert!(Instant::now() < end, "no health answer\n{}", d.log_text());

@@ -33,6 +33,28 @@ pub fn shared_dir() -> Option<PathBuf> {
     None
 }
 
+/// The everyday test daemon: one synthetic camera, motion events only (no model), short
+/// event timings so a visit ends within seconds. `{port}` and `{dir}` are filled by [`start`].
+pub const MOTION_ONLY: &str = r#"
+[server]
+listen = ["127.0.0.1:{port}"]
+[storage]
+dir = "{dir}/data"
+[detector]
+backend = "none"
+[events]
+end_after_s = 2
+update_interval_s = 1
+[[cameras]]
+id = "cam-1"
+name = "Front door"
+device = "testsrc:"
+width = 320
+height = 240
+fps = 10
+detect_fps = 5
+"#;
+
 /// A port that was free a moment ago.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

@@ -42,7 +42,7 @@ export const modelPath = () => path.join(sharedDir(), 'models/yolox_nano.onnx');
 export function missingPrerequisite() {
   const problems = [];
   if (!fs.existsSync(CHROMIUM)) problems.push(`no Chromium at ${CHROMIUM} (apt-get install chromium)`);
-  if (!fs.existsSync(gozcuBin())) problems.push(`no daemon binary at ${gozcuBin()} (cargo build --bin gozcu, or set GOZCU_BIN)`);
+  if (!fs.existsSync(gozcuBin())) problems.push(`no daemon binary at ${gozcuBin()} (make daemon-bin, or set GOZCU_BIN)`);
   if (!fs.existsSync(replayDir())) problems.push(`no test images at ${replayDir()} (set GOZCU_SHARED)`);
   if (!fs.existsSync(modelPath())) problems.push(`no model at ${modelPath()} (set GOZCU_SHARED)`);
   if (!problems.length) return null;
