@@ -8,26 +8,6 @@ use nix::sys::signal::Signal;
 use serde_json::Value;
 use std::time::Duration;
 
-const MOTION_ONLY: &str = r#"
-[server]
-listen = ["127.0.0.1:{port}"]
-[storage]
-dir = "{dir}/data"
-[detector]
-backend = "none"
-[events]
-end_after_s = 2
-update_interval_s = 1
-[[cameras]]
-id = "cam-1"
-name = "Front door"
-device = "testsrc:"
-width = 320
-height = 240
-fps = 10
-detect_fps = 5
-"#;
-
 fn n_starts(events: &[Value]) -> usize {
     events.iter().filter(|e| e["phase"] == "start").count()
 }
