@@ -58,6 +58,17 @@ fn golden(path: &std::path::Path) -> Vec<(u32, (u32, u32), Vec<Detection>)> {
     frames
 }
 
+/// The lifecycle with default settings, as a camera of the daemon has it.
+fn pets_lifecycle() -> EventLifecycle {
+    EventLifecycle::new(
+        "cam-1",
+        "PETS 2009",
+        &EventsConfig::default(),
+        &DetectorConfig::default(),
+        Arc::new(AtomicU64::new(0)),
+    )
+}
+
 /// frame number -> (person id, box) from gt.txt.
 fn ground_truth(path: &std::path::Path) -> HashMap<u32, Vec<(u32, [f32; 4])>> {
     let mut gt: HashMap<u32, Vec<(u32, [f32; 4])>> = HashMap::new();
@@ -79,13 +90,7 @@ fn pets2009_yields_about_one_event_per_person() {
     let gt = ground_truth(&shared.join("testdata/pets2009/gt.txt"));
     assert_eq!(frames.len(), 107);
 
-    let mut lc = EventLifecycle::new(
-        "cam-1",
-        "PETS 2009",
-        &EventsConfig::default(),
-        &DetectorConfig::default(),
-        Arc::new(AtomicU64::new(0)),
-    );
+    let mut lc = pets_lifecycle();
     let mut outputs: Vec<(u32, EventOutput)> = Vec::new();
     let mut last_t = 0.0;
     for (k, size, dets) in &frames {
@@ -211,13 +216,7 @@ fn starts_when_sampled(
     stride: usize,
     offset: usize,
 ) -> usize {
-    let mut lc = EventLifecycle::new(
-        "cam-1",
-        "PETS 2009",
-        &EventsConfig::default(),
-        &DetectorConfig::default(),
-        Arc::new(AtomicU64::new(0)),
-    );
+    let mut lc = pets_lifecycle();
     let mut starts = 0;
     for (k, size, dets) in frames.iter().skip(offset).step_by(stride) {
         let outputs = lc.on_detections(at(f64::from(k - 1) / FPS), dets, *size);
