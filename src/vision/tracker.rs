@@ -246,15 +246,11 @@ impl Tracker {
             lost: self.expire(now),
             ..TrackUpdate::default()
         };
-        let pairs = self.associate(now, detections);
         let mut track_used = vec![false; self.tracks.len()];
         let mut det_used = vec![false; detections.len()];
-        for &(ti, di) in &pairs {
+        for (ti, di) in self.associate(now, detections) {
             track_used[ti] = true;
             det_used[di] = true;
-        }
-
-        for &(ti, di) in &pairs {
             let t = &mut self.tracks[ti];
             t.observe(&detections[di], now);
             out.observed.push((t.id, di));
