@@ -154,14 +154,16 @@ pub async fn next_reply(ws: &mut Client) -> String {
 }
 
 pub async fn next_json(ws: &mut Client) -> Value {
-    let text = next_text(ws).await;
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+    parse_json(&next_text(ws).await)
 }
 
 /// [`next_reply`] parsed as JSON: the next event, reset or error, past any status update.
 pub async fn next_reply_json(ws: &mut Client) -> Value {
-    let text = next_reply(ws).await;
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+    parse_json(&next_reply(ws).await)
+}
+
+fn parse_json(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
 }
 
 /// Reads event messages until one with `last_seq`; returns their seqs.
