@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 
 import {
   Daemon, launchBrowser, missingPrerequisite, screenshot, waitFor, watchConsole, recordSocket,
-  sleep, CONNECTION_NOISE, DESKTOP, PHONE,
+  recordAppSocket, newToast, someSnapshotLoaded, sleep, CONNECTION_NOISE, DESKTOP, PHONE,
 } from '../lib/harness.mjs';
 
 const skip = missingPrerequisite() ?? false;
@@ -73,13 +73,8 @@ describe('dashboard against the real daemon', { skip }, () => {
   });
 
   test('a new event appears in the list and as a toast with its snapshot', async () => {
-    const before = new Set((await rows(page)).map((r) => r.id));
-    const toast = await waitFor(async () => {
-      const ids = await page.$$eval('#toasts .toast', (ts) => ts.map((t) => t.dataset.id));
-      return ids.find((id) => !before.has(id));
-    }, { timeout: 45000, message: 'a toast for a new event' });
+    const { id: toast, title } = await newToast(page, (await rows(page)).map((r) => r.id));
     const ev = await daemon.api(`/api/events/${toast}`);
-    const title = await page.textContent(`#toasts .toast[data-id="${toast}"] .toast-title`);
     assert.equal(title, `New event: ${ev.camera_name}`);
     assert.ok(['Street', 'Front door'].includes(ev.camera_name), ev.camera_name);
     // The row is there, once, with the snapshot and the box over it.
@@ -111,9 +106,13 @@ describe('dashboard against the real daemon', { skip }, () => {
     await page.reload();
     await page.waitForSelector('#conn[data-state="open"]');
     await waitFor(async () => (await rows(page)).length >= 30, { message: 'the first history page' });
-    const first = await daemon.api('/api/events?limit=30');
-    const shown = new Set((await rows(page)).map((r) => r.id));
-    for (const ev of first.events.slice(0, 25)) assert.ok(shown.has(ev.id), `event ${ev.id} from /api/events is listed`);
+    // (Waited for: an event stored just before this request may still be on its way to the page.)
+    let first;
+    await waitFor(async () => {
+      first = await daemon.api('/api/events?limit=30');
+      const shown = new Set((await rows(page)).map((r) => r.id));
+      return first.events.slice(0, 25).every((ev) => shown.has(ev.id));
+    }, { message: 'the newest 25 events from /api/events in the list' });
     // Newest first by start time.
     const starts = await page.$$eval('#event-list > li time.start', (ts) => ts.map((t) => Date.parse(t.dateTime)));
     assert.deepEqual(starts, [...starts].sort((a, b) => b - a));
@@ -143,9 +142,6 @@ describe('dashboard against the real daemon', { skip }, () => {
     let blocked = false;
     let current = null;
     const urls = [];
-    // What the page's socket received, recorded at the page: the proxy below may forward a
-    // message into a socket that is closing, which the page never gets and asks for again.
-    const received = recordSocket(cut);
     await cut.routeWebSocket(/\/api\/ws\/events/, (ws) => {
       urls.push(ws.url());
       if (blocked) {
@@ -157,10 +153,13 @@ describe('dashboard against the real daemon', { skip }, () => {
       ws.onMessage((m) => server.send(m));
       server.onMessage((m) => ws.send(m));
     });
+    // What the app received (the proxy may forward a message into a closing socket, which
+    // the app never gets and rightly asks for again on resume).
+    const received = await recordAppSocket(cut);
     await cut.goto(daemon.url);
     await cut.waitForSelector('#conn[data-state="open"]');
     await waitFor(async () => (await rows(cut)).length > 0, { message: 'history on the page' });
-    await waitFor(() => received.events().length >= 2, { timeout: 45000, message: 'live events before the cut' });
+    await waitFor(async () => (await received.events()).length >= 2, { timeout: 45000, message: 'live events before the cut' });
     const lastBefore = Math.max(...(await rows(cut)).map((r) => r.seq));
 
     // Cut: close both sides and refuse new connections while events keep coming.
@@ -178,16 +177,17 @@ describe('dashboard against the real daemon', { skip }, () => {
 
     // Back: the page reconnects by itself with since=<last seq it had>.
     blocked = false;
-    await cut.waitForSelector('#conn[data-state="open"]', { timeout: 30000 });
+    // The next attempt may be a whole backoff step away (up to 20 s) plus a slow handshake.
+    await cut.waitForSelector('#conn[data-state="open"]', { timeout: 60000 });
     const resumeUrl = new URL(urls.at(-1));
     const since = Number(resumeUrl.searchParams.get('since'));
     assert.ok(since >= lastBefore, `resumed with since=${since}, page had seq ${lastBefore}`);
     assert.ok(resumeUrl.searchParams.get('epoch'), 'resume names the database epoch');
     // Wait for the page to catch up with the reference, then compare.
-    await waitFor(async () => {
-      const refMax = Math.max(...ref.seqs());
-      return received.events().some((e) => e.seq >= refMax);
-    }, { timeout: 30000, message: 'the page to catch up after the cut' });
+    // (A fixed target: the routed page trails the reference, so a moving one may keep escaping.)
+    const refMax = Math.max(...ref.seqs());
+    await waitFor(async () => (await received.events()).some((e) => e.seq >= refMax),
+      { timeout: 30000, message: 'the page to catch up after the cut' });
     // Freeze the page's input (cut again) so its list and `delivered` can be compared exactly.
     blocked = true;
     await current.ws.close({ code: 4501, reason: 'frozen by the test' });
@@ -195,7 +195,8 @@ describe('dashboard against the real daemon', { skip }, () => {
     await waitFor(async () => (await connState(cut)).state !== 'open', { message: 'the page to stop' });
     await sleep(300);
 
-    const delivered = received.events();
+    assert.equal(await received.wrapsNative(), false, 'the recorder sits between the route and the app');
+    const delivered = await received.events();
     const seqs = delivered.map((e) => e.seq);
     assert.deepEqual(seqs.filter((s, i) => seqs.indexOf(s) !== i), [], 'no seq delivered twice');
     assert.deepEqual(seqs, [...seqs].sort((a, b) => a - b), 'seqs delivered in order');
@@ -244,7 +245,8 @@ describe('dashboard against the real daemon', { skip }, () => {
     await waitFor(async () => Number((await connState(page)).text.match(/attempt (\d+)/)?.[1] ?? 0) >= 3,
       { timeout: 15000, message: 'a few reconnect attempts' });
     await daemon.start();
-    await page.waitForSelector('#conn[data-state="open"]', { timeout: 30000 });
+    // A hang guard: the next attempt may be a whole backoff step (up to 20 s) away.
+    await page.waitForSelector('#conn[data-state="open"]', { timeout: 45000 });
     assert.equal((await connState(page)).text, 'Live');
     assert.equal(await page.isVisible('#stale-note'), false);
     await waitFor(async () => Math.max(...(await rows(page)).map((r) => r.seq)) > seqBefore,
@@ -265,16 +267,20 @@ describe('dashboard against the real daemon', { skip }, () => {
     await waitFor(() => rec.frames.some((f) => f.type === 'reset'), { message: 'a reset message', timeout: 10000 });
     assert.equal(rec.frames.find((f) => f.type === 'reset').data.reason, 'epoch_mismatch');
     assert.match(rec.urls.at(-1), /[?&]epoch=/);
-    // The list now holds only the new database's events, each as the database has it.
-    await waitFor(async () => (await rows(page)).length > 0, { timeout: 45000, message: 'events from the new database' });
-    await sleep(1000);
-    const list = await rows(page);
+    // The list now holds only the new database's events, each as the database has it. (Its
+    // ids start again at evt-1, so an old row may share an id: ended rows' seqs are compared.)
+    let list;
+    let known;
+    await waitFor(async () => {
+      list = await rows(page);
+      known = new Set((await daemon.api('/api/events?limit=500')).events.map((e) => e.id));
+      return list.length > 0 && list.every((r) => known.has(r.id));
+    }, { timeout: 45000, message: 'only events from the new database in the list' });
     assertUniqueRows(list, 'after the reset');
     for (const r of list.filter((x) => x.phase === 'end')) {
       const ev = await daemon.api(`/api/events/${r.id}`);
       assert.equal(r.seq, ev.seq, `row ${r.id} belongs to the new database`);
     }
-    const known = new Set((await daemon.api('/api/events?limit=500')).events.map((e) => e.id));
     for (const r of list) assert.ok(known.has(r.id), `row ${r.id} is in the new database`);
   });
 
@@ -284,8 +290,7 @@ describe('dashboard against the real daemon', { skip }, () => {
     await phone.goto(daemon.url);
     await phone.waitForSelector('#conn[data-state="open"]');
     await waitFor(async () => (await rows(phone)).length > 0, { message: 'events on the phone' });
-    await waitFor(() => imagesLoaded(phone, '#event-list > li:first-child .thumb img'),
-      { message: 'a snapshot on the phone' });
+    await waitFor(() => someSnapshotLoaded(phone), { message: 'a snapshot on the phone' });
     const overflow = await phone.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     assert.ok(overflow <= 0, `page is ${overflow}px wider than the screen`);
     const [cams, events] = await Promise.all(['.cams', '.events'].map((s) => phone.$eval(s, (e) => e.getBoundingClientRect())));
@@ -302,7 +307,7 @@ describe('dashboard against the real daemon', { skip }, () => {
     const dark = await ctx.newPage();
     await dark.goto(daemon.url);
     await dark.waitForSelector('#conn[data-state="open"]');
-    await waitFor(() => imagesLoaded(dark, '#event-list > li:first-child .thumb img'), { message: 'a snapshot' });
+    await waitFor(() => someSnapshotLoaded(dark), { message: 'a snapshot' });
     const bg = await dark.evaluate(() => getComputedStyle(document.body).backgroundColor);
     const [r, g, b] = bg.match(/\d+/g).map(Number);
     assert.ok(r + g + b < 120, `dark background, got ${bg}`);

@@ -5,8 +5,8 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 
 import {
-  missingPrerequisite, screenshot, useDaemonAndBrowser, waitFor, watchConsole,
-  CONNECTION_NOISE, DESKTOP, PHONE,
+  missingPrerequisite, newToast, screenshot, someSnapshotLoaded, useDaemonAndBrowser, waitFor,
+  watchConsole, CONNECTION_NOISE, DESKTOP, PHONE,
 } from '../lib/harness.mjs';
 
 const skip = missingPrerequisite() ?? false;
@@ -31,10 +31,9 @@ describe('Turkish browser', { skip }, () => {
     assert.match(await page.textContent('#camera-list'), /çevrimiçi/);
     assert.equal(await page.getAttribute('[data-lang="tr"]', 'aria-pressed'), 'true');
 
-    const toast = await page.waitForSelector('#toasts .toast', { timeout: 45000 });
-    const id = await toast.getAttribute('data-id');
+    const { id, title } = await newToast(page, []);
     const ev = await daemon.api(`/api/events/${id}`);
-    assert.equal(await page.textContent(`#toasts .toast[data-id="${id}"] .toast-title`), `Yeni olay: ${ev.camera_name}`);
+    assert.equal(title, `Yeni olay: ${ev.camera_name}`);
     // Turkish puts the percent sign first.
     assert.match(await page.textContent(`#event-list li[data-id="${id}"] .event-meta`), /^%\d+ güven/);
     assert.match(await page.textContent(`#event-list li[data-id="${id}"] .type`), /^Kişi$/);
@@ -59,8 +58,13 @@ describe('Turkish browser', { skip }, () => {
     await screenshot(page, 'phone-turkish-disconnected');
     await daemon.start();
     // "Retry now" connects without waiting for the backoff (unless a retry just got there).
-    await page.click('#retry-now', { timeout: 2000 }).catch(() => {});
-    await page.waitForSelector('#conn[data-state="open"]', { timeout: 25000 });
+    // (Clicked in the page: Playwright's actionability checks can outlast a short timeout
+    // on a loaded machine, and then the wait below must cover a whole backoff step.)
+    await page.evaluate(() => {
+      const retry = document.getElementById('retry-now');
+      if (retry && !retry.hidden) retry.click();
+    });
+    await page.waitForSelector('#conn[data-state="open"]', { timeout: 45000 });
     assert.equal(await connText(page), 'Canlı Bağlantı');
     assert.deepEqual(problems, []);
     await ctx.close();
@@ -117,8 +121,7 @@ describe('daemon with an access token', { skip }, () => {
     // Snapshots need the token too (an <img> cannot send a header): they load.
     // A hang guard, not a timing: on a loaded machine the first person event takes a while.
     await page.waitForSelector('#event-list li .thumb img', { timeout: 90000 });
-    await waitFor(() => page.$eval('#event-list li .thumb img', (img) => img.complete && img.naturalWidth > 0),
-      { message: 'a snapshot loaded with the token' });
+    await waitFor(() => someSnapshotLoaded(page), { message: 'a snapshot loaded with the token' });
 
     await page.reload();
     await page.waitForSelector('#conn[data-state="open"]', { timeout: 15000 });

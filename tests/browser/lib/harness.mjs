@@ -134,6 +134,26 @@ export async function waitFor(fn, { timeout = 30000, interval = 200, message = '
   }
 }
 
+/**
+ * Waits for a toast of an event whose id is not in `knownIds` and returns its id and title,
+ * read in one step: toasts close after 8 s and newer ones push older ones out, so a second
+ * read may find it gone.
+ */
+export function newToast(page, knownIds, { timeout = 45000 } = {}) {
+  return waitFor(() => page.$$eval('#toasts .toast', (toasts, known) => {
+    const t = toasts.find((x) => !known.includes(x.dataset.id));
+    return t && { id: t.dataset.id, title: t.querySelector('.toast-title')?.textContent };
+  }, [...knownIds]), { timeout, message: 'a toast for a new event' });
+}
+
+/**
+ * Some event row's snapshot has loaded real pixels. (Not the first row's: each new event
+ * takes that place and each update draws its row anew, so during a burst the first image
+ * may never be seen loaded.)
+ */
+export const someSnapshotLoaded = (page) => page.$$eval('#event-list .thumb img',
+  (imgs) => imgs.some((img) => img.complete && img.naturalWidth > 0));
+
 /** GETs JSON from the daemon (with the token when given). */
 export async function api(port, p, token = '') {
   const headers = token ? { Authorization: `Bearer ${token}` } : {};
@@ -272,6 +292,42 @@ export function watchConsole(page, expected = /^$/) {
 
 /** Chromium's console lines for connections refused while a daemon is down. */
 export const CONNECTION_NOISE = /WebSocket connection to .* failed|Failed to load resource: net::ERR_CONNECTION_REFUSED|net::ERR_CONNECTION_REFUSED|ERR_CONNECTION_RESET/;
+
+/**
+ * Records the event messages the page's own code receives, by wrapping `WebSocket` inside
+ * the page. With page.routeWebSocket, `page.on('websocket')` sees the real socket in front
+ * of the test's proxy, so a message the proxy forwards into a closing socket would count as
+ * received though the app never got it. Call this after routeWebSocket: init scripts run in
+ * the order they were added, so it wraps Playwright's routing mock, the object the app
+ * talks to (`wrapsNative()` says which one it wrapped).
+ */
+export async function recordAppSocket(page) {
+  await page.addInitScript(() => {
+    const Base = globalThis.WebSocket;
+    const rec = { sockets: 0, events: [], wrapsNative: /\[native code\]/.test(Function.prototype.toString.call(Base)) };
+    window.__gozcuRecorder = rec;
+    globalThis.WebSocket = class extends Base {
+      constructor(...args) {
+        super(...args);
+        const conn = rec.sockets++;
+        this.addEventListener('message', (m) => {
+          if (typeof m.data !== 'string' || m.data === 'pong') return;
+          try {
+            const msg = JSON.parse(m.data);
+            if (msg.type === 'event') rec.events.push({ conn, ...msg.data });
+          } catch {
+            // Not JSON: ignored.
+          }
+        });
+      }
+    };
+  });
+  const read = (key) => page.evaluate((k) => window.__gozcuRecorder?.[k], key);
+  return {
+    events: async () => (await read('events')) ?? [],
+    wrapsNative: () => read('wrapsNative'),
+  };
+}
 
 /**
  * Records every event message each WebSocket of `page` receives (in order, per connection)
