@@ -176,7 +176,7 @@ fn soak(p: Params) {
     let leaked = new_fd_targets(&base_targets, &fd_targets(pid));
     stop.store(true, Ordering::SeqCst);
     let samples = sampling.join().unwrap();
-    let (rest_problems, listed) = check_rest(d.port, &read_log(&data_dir), log_max);
+    let (rest_problems, listed) = check_rest(d.port, &data_dir, log_max);
     let log = read_log(&data_dir);
     let (client_problems, checked) = check_clients(&log, &reports);
     let code = d.stop();

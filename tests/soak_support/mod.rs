@@ -154,10 +154,14 @@ pub fn check_clients(log: &[(i64, String)], reports: &[ClientReport]) -> (Vec<St
     (problems, checked)
 }
 
-/// `/api/events` (every page) against the log: each listed event is the latest logged
-/// message of its id as of `log_max` (read before the REST pages), with the same data, and
-/// every id logged up to `log_max` is listed. Returns the problems and the number of events.
-pub fn check_rest(port: u16, log: &[(i64, String)], log_max: i64) -> (Vec<String>, usize) {
+/// `/api/events` (every page) against the event log in `data_dir`: each listed event is a
+/// logged message of its id, with the same data, and no message logged up to `log_max` is
+/// newer; every id logged up to `log_max` is listed unless it changed while the pages were
+/// read (paging goes by newest seq, so an event updated meanwhile moves past the cursor).
+/// The cameras keep logging meanwhile, so the log is read after the pages. Returns the
+/// problems and the number of events.
+pub fn check_rest(port: u16, data_dir: &Path, log_max: i64) -> (Vec<String>, usize) {
+    let newest_before_paging = read_log(data_dir).last().map_or(0, |(seq, _)| *seq);
     let mut listed: Vec<Value> = Vec::new();
     let mut before = String::new();
     loop {
@@ -174,7 +178,7 @@ pub fn check_rest(port: u16, log: &[(i64, String)], log_max: i64) -> (Vec<String
     }
     // id -> (seq, data) of every logged message, newest last.
     let mut by_id: HashMap<String, Vec<(i64, Value)>> = HashMap::new();
-    for (seq, text) in log {
+    for (seq, text) in &read_log(data_dir) {
         let v: Value = serde_json::from_str(text).expect("logged JSON");
         let id = v["data"]["id"].as_str().unwrap_or_default().to_string();
         by_id.entry(id).or_default().push((*seq, v["data"].clone()));
@@ -205,7 +209,9 @@ pub fn check_rest(port: u16, log: &[(i64, String)], log_max: i64) -> (Vec<String
         }
     }
     for (id, msgs) in &by_id {
-        if msgs.first().is_some_and(|(s, _)| *s <= log_max) && !listed_ids.contains(id) {
+        let logged_by_then = msgs.first().is_some_and(|(s, _)| *s <= log_max);
+        let unchanged_while_paging = msgs.last().is_some_and(|(s, _)| *s <= newest_before_paging);
+        if logged_by_then && unchanged_while_paging && !listed_ids.contains(id) {
             problems.push(format!("{id} is in the event log but not in /api/events"));
         }
     }
