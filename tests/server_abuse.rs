@@ -438,22 +438,26 @@ async fn flood(port: u16) -> FloodResult {
                     Err(e) => return Err(format!("connect: {e}")),
                 };
                 if s.write_all(handshake(port).as_bytes()).await.is_err() {
-                    return Ok((None, s));
+                    return Ok((None, None));
                 }
-                Ok((
-                    timeout(GUARD, read_response(&mut s)).await.ok().flatten(),
-                    s,
-                ))
+                let answer = timeout(GUARD, read_response(&mut s)).await.ok().flatten();
+                // Kept alive from the moment it is upgraded: collecting the tasks below can
+                // take seconds, longer than the idle timeout that would free its slot.
+                let keeper = answer
+                    .as_ref()
+                    .is_some_and(|a| a.code == 101)
+                    .then(|| Keeper::start(s));
+                Ok((answer, keeper))
             })
         })
         .collect();
     let mut r = FloodResult::default();
     for t in tasks {
         match t.await.unwrap() {
-            Ok((Some(a), s)) if a.code == 101 => r.upgraded.push(Keeper::start(s)),
-            Ok((Some(a), _)) if a.code == 503 => r.rejected.push(a.body),
+            Ok((Some(_), Some(keeper))) => r.upgraded.push(keeper),
+            Ok((Some(a), None)) if a.code == 503 => r.rejected.push(a.body),
             Ok((None, _)) => r.dropped += 1,
-            Ok((Some(a), _)) => r.other.push(format!("{} {}", a.code, a.body)),
+            Ok((Some(a), None)) => r.other.push(format!("{} {}", a.code, a.body)),
             Err(e) => r.other.push(e),
         }
     }

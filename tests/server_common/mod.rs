@@ -142,12 +142,17 @@ pub async fn next_text(ws: &mut Client) -> String {
     }
 }
 
+/// A status message: the server may send one at any moment (client count, fps).
+pub fn is_status(text: &str) -> bool {
+    text.starts_with(r#"{"type":"status""#)
+}
+
 /// The next text that is not a status message, for a reply to a request: a rate-like
 /// status update (client count, fps) may arrive at any moment in between.
 pub async fn next_reply(ws: &mut Client) -> String {
     loop {
         let text = next_text(ws).await;
-        if !text.starts_with(r#"{"type":"status""#) {
+        if !is_status(&text) {
             return text;
         }
     }
