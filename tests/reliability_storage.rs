@@ -195,11 +195,14 @@ fn deleted_database_is_restored_from_the_open_connection() {
             |s| s.max_seq() > mark + 8,
         );
         assert!(db.is_file(), "round {round}: gozcu.db is back");
+        // One restore per deletion seen: the writer may restore between two of the unlinks
+        // (and then see the new side files go), but must not keep restoring.
         let log = d.log_text();
-        assert_eq!(
-            log.matches("restored it from the open connection").count(),
-            restores + 1,
-            "round {round}: one restore logged\n{log}"
+        let restored = log.matches("restored it from the open connection").count() - restores;
+        assert!(
+            (1..=files.len()).contains(&restored),
+            "round {round}: {restored} restores logged for {} deleted files\n{log}",
+            files.len()
         );
         let h = d.health().unwrap();
         assert_eq!(h["storage"]["state"], "ok", "{h}");
@@ -336,6 +339,13 @@ fn unwritable_snapshot_folder_events_stored_without_snapshots() {
     let Some(ro) = unwritable(&storage.join("snapshots")) else {
         return;
     };
+    // Snapshots written before the folder went read-only: their events may be published
+    // (with the URL) after `mark` is read.
+    let written_before: std::collections::HashSet<String> =
+        std::fs::read_dir(storage.join("snapshots"))
+            .unwrap()
+            .filter_map(|e| e.ok()?.path().file_stem()?.to_str().map(String::from))
+            .collect();
     let mark = live.seen().max_seq();
     let seen = live.wait(
         "whole events while snapshots fail",
@@ -362,6 +372,7 @@ fn unwritable_snapshot_folder_events_stored_without_snapshots() {
         .events
         .iter()
         .filter(|e| e["seq"].as_i64() > Some(mark) && e["phase"] == "start")
+        .filter(|e| !written_before.contains(e["id"].as_str().unwrap_or_default()))
         .collect();
     assert!(!started_after.is_empty());
     for e in &seen.events {
