@@ -19,7 +19,8 @@ if [ ! -x "$VENV/bin/oelint-adv" ] || ! cmp -s "$HERE/requirements.txt" "$VENV/r
     echo "check-layer: installing oelint-adv into $VENV"
     rm -rf "$VENV"
     "$PYTHON" -m venv "$VENV" || { echo "check-layer: python3 -m venv failed: apt-get install python3-venv" >&2; exit 1; }
-    "$VENV/bin/pip" install -q --disable-pip-version-check -r "$HERE/requirements.txt"
+    "$VENV/bin/pip" install -q --disable-pip-version-check --retries 5 --timeout 60 \
+        -r "$HERE/requirements.txt"
     cp "$HERE/requirements.txt" "$VENV/requirements.txt"
 fi
 
