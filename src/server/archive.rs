@@ -211,7 +211,8 @@ mod tests {
                         .query(move |r| {
                             let now = running.fetch_add(1, Ordering::SeqCst) + 1;
                             peak.fetch_max(now, Ordering::SeqCst);
-                            std::thread::sleep(Duration::from_millis(5));
+                            // Long enough that queries overlap on a loaded machine too.
+                            std::thread::sleep(Duration::from_millis(20));
                             running.fetch_sub(1, Ordering::SeqCst);
                             r.epoch()
                         })
@@ -233,10 +234,12 @@ mod tests {
             "{after} descriptors on the database after the storm, {baseline} before: readers \
              beyond the pool were opened"
         );
-        assert_eq!(
-            archive.idle().len(),
-            peak,
-            "every reader opened is kept for reuse"
+        // Every reader opened is kept for reuse. (A reader is checked out a little longer
+        // than the window `peak` measures, so more may have been open at once.)
+        let idle = archive.idle().len();
+        assert!(
+            (peak..=READERS).contains(&idle),
+            "{idle} idle readers after {peak} queries at once, at most {READERS}"
         );
         drop(store);
     }

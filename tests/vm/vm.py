@@ -102,8 +102,10 @@ class Vm:
         self.proc.wait()
         self.log.close()
 
-    def ctl(self, command, timeout=20.0):
-        """Runs a shell command in the guest; returns (exit code, output with stderr)."""
+    def ctl(self, command, timeout=60.0):
+        """Runs a shell command in the guest; returns (exit code, output with stderr).
+        `timeout` bounds each wait for output: a hang guard, generous because the emulated
+        guest shares two host cores with a debug daemon streaming cameras."""
         script = f"{{ {command}\n}} 2>&1; echo \"__rc=$?\"; exit\n".encode()
         with socket.create_connection(("127.0.0.1", self.ctl_port), timeout=timeout) as s:
             s.sendall(script)
@@ -119,7 +121,7 @@ class Vm:
             raise ConnectionError(f"control shell gave no exit code (got {out!r})")
         return int(tail.strip() or "255"), head
 
-    def ctl_ok(self, command, timeout=20.0):
+    def ctl_ok(self, command, timeout=60.0):
         rc, out = self.ctl(command, timeout)
         if rc != 0:
             raise Failure(f"`{command}` exited {rc}: {out.strip()}")
