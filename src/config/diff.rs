@@ -117,11 +117,7 @@ mod tests {
     use std::net::SocketAddr;
 
     fn cam(id: &str) -> CameraConfig {
-        CameraConfig {
-            id: id.into(),
-            device: "testsrc:".into(),
-            ..CameraConfig::default()
-        }
+        CameraConfig::for_test(id, "testsrc:")
     }
 
     fn base() -> Config {

@@ -262,6 +262,18 @@ impl Default for CameraConfig {
     }
 }
 
+#[cfg(test)]
+impl CameraConfig {
+    /// A camera with this id on `device`, defaults otherwise (unit tests).
+    pub(crate) fn for_test(id: &str, device: &str) -> Self {
+        CameraConfig {
+            id: id.into(),
+            device: device.into(),
+            ..CameraConfig::default()
+        }
+    }
+}
+
 /// What a camera's `device` string names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DeviceKind {

@@ -4,11 +4,7 @@ use super::*;
 use crate::config::CameraConfig;
 
 fn cam(id: &str, device: &str) -> CameraConfig {
-    CameraConfig {
-        id: id.into(),
-        device: device.into(),
-        ..CameraConfig::default()
-    }
+    CameraConfig::for_test(id, device)
 }
 
 fn problems(c: &Config) -> Vec<String> {

@@ -87,11 +87,7 @@ mod tests {
     use crate::config::{CameraConfig, diff};
 
     fn cam(id: &str) -> CameraConfig {
-        CameraConfig {
-            id: id.into(),
-            device: "testsrc:".into(),
-            ..CameraConfig::default()
-        }
+        CameraConfig::for_test(id, "testsrc:")
     }
 
     fn base() -> Config {
