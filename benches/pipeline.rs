@@ -91,7 +91,8 @@ fn main() {
     );
 
     // The worker's per-frame work on an idle frame (no detection due): ConvertedFrame as the
-    // worker builds it, its motion image, one motion step.
+    // worker builds it (luma only: nothing will ask for RGB), its motion image, one motion
+    // step.
     for (name, frame) in [("mjpeg", &mjpeg), ("nv12", &nv12)] {
         let luma = luma_small(frame, MOTION_HEIGHT).expect("luma");
         let mut motion = warmed_motion(&luma);
@@ -100,7 +101,7 @@ fn main() {
             &format!("worker_idle_frame_{name}"),
             time_with_setup(
                 runs,
-                || ConvertedFrame::new(frame.clone()),
+                || ConvertedFrame::new(frame.clone()).luma_only(true),
                 |mut conv| {
                     t += FRAME;
                     let luma = conv.luma_small(MOTION_HEIGHT).expect("luma");
