@@ -3,7 +3,8 @@
 //!
 //! Each track predicts its box with a constant velocity; tracks and detections (same label
 //! only) are paired by one optimal assignment (Kuhn-Munkres, `pathfinding`) over the pairs
-//! that overlap enough or whose centres are close for the box size: as many pairs as
+//! that overlap enough or whose centres are close for the box size (as far as a person
+//! walks in the time unseen, while at most one pass missed the track): as many pairs as
 //! possible, then the nearest (see `associate` for why not greedily). A track is
 //! confirmed after >= 2 hits with a median score >= `confirm_score`, and lost once unseen
 //! for `lost_after` by at least [`MIN_MISSES`] detection passes. Time is a monotonic
@@ -33,6 +34,13 @@ const LOST_REGARDLESS_FACTOR: u32 = 2;
 /// at its last box: over a frame or two, box jitter (amplified into the velocity by the
 /// short interval) moves the prediction more than the person moved.
 const TRUST_PREDICTION_AFTER: Duration = Duration::from_millis(400);
+/// How far a walking person gets per second, in diagonals of their box (1.4 m/s against a
+/// box about 1.8 m tall). Between two sparse detection passes (an overloaded detector, one
+/// pass a second or less) a person may walk further than the centre-distance gate; while at
+/// most one pass has missed the track, the gate widens to this reach over the time unseen.
+/// After more misses it does not: the person is more likely gone than walking unseen (at a
+/// full detection rate the gate is therefore the same as without this).
+const WALK_DIAGONALS_PER_S: f32 = 0.8;
 /// Velocity smoothing: weight of the newest measurement.
 const VELOCITY_GAIN: f32 = 0.5;
 
@@ -196,8 +204,8 @@ impl Tracker {
     /// every pass (PETS 2009 at one pass a second: up to 15 events for 7 people).
     ///
     /// A pair passes the gates when the boxes overlap by `iou_threshold`, or when their
-    /// centres are within `max_centroid_dist` diagonals of the track's box and their areas
-    /// within 3x. A track seen twice and unseen for [`TRUST_PREDICTION_AFTER`] is compared
+    /// centres are within `max_centroid_dist` diagonals of the track's box (or the walking
+    /// reach, [`WALK_DIAGONALS_PER_S`]) and their areas within 3x. A track seen twice and unseen for [`TRUST_PREDICTION_AFTER`] is compared
     /// at its predicted box; otherwise (a new track's velocity is unknown, a recent one's is
     /// mostly jitter) at its last box. Cost: distance in diagonals minus the overlap.
     fn associate(&self, now: Duration, detections: &[Detection]) -> Vec<(usize, usize)> {
@@ -218,6 +226,12 @@ impl Tracker {
                 t.bbox
             };
             let diag = diagonal(&t.bbox).max(1.0);
+            let reach = if t.misses < MIN_MISSES {
+                let walked = WALK_DIAGONALS_PER_S * unseen.as_secs_f32();
+                self.cfg.max_centroid_dist.max(walked)
+            } else {
+                self.cfg.max_centroid_dist
+            };
             for (di, d) in detections.iter().enumerate() {
                 weights[(ti, di)] = -PAIR;
                 if d.label != t.label {
@@ -226,7 +240,7 @@ impl Tracker {
                 let overlap = iou(&reference, &d.bbox);
                 let dist = centre_dist(&reference, &d.bbox) / diag;
                 let ratio = area(&d.bbox) / area(&t.bbox).max(1.0);
-                let near = dist <= self.cfg.max_centroid_dist && (1.0 / 3.0..=3.0).contains(&ratio);
+                let near = dist <= reach && (1.0 / 3.0..=3.0).contains(&ratio);
                 if overlap >= self.cfg.iou_threshold || near {
                     let cost = ((dist - overlap) * SCALE) as i64;
                     weights[(ti, di)] = PAIR - cost;
@@ -379,6 +393,31 @@ mod tests {
         let x_of = |id: u64| tr.track(id).map(|t| (t.bbox[0] + t.bbox[2]) / 2.0);
         assert_eq!(x_of(ids[0]), Some(200.0));
         assert_eq!(x_of(ids[1]), Some(160.0));
+    }
+
+    #[test]
+    fn a_person_missed_by_one_sparse_pass_is_found_where_walking_took_them() {
+        // Passes every 1.4 s; the person (30x90 box, diagonal ~95 px) is missed once and
+        // has walked 180 px (~1.9 diagonals) by the pass after: 2.8 s at walking reach.
+        let mut tr = tracker();
+        tr.update(s(0.0), &[person_at(100.0)]);
+        tr.update(s(1.4), &[]);
+        tr.update(s(2.8), &[person_at(280.0)]);
+        assert_eq!(tr.tracks().len(), 1, "the same visit: {:?}", tr.tracks());
+        assert_eq!(tr.tracks()[0].hits, 2);
+    }
+
+    #[test]
+    fn after_two_missed_passes_the_reach_does_not_widen() {
+        // At seven passes a second, missed by every pass for 2.8 s: someone 180 px away is
+        // more likely a newcomer than the same person walking unseen.
+        let mut tr = tracker();
+        tr.update(s(0.0), &[person_at(100.0)]);
+        for i in 1..20 {
+            tr.update(s(f64::from(i) / 7.0), &[]);
+        }
+        tr.update(s(2.8), &[person_at(280.0)]);
+        assert_eq!(tr.tracks().len(), 2, "{:?}", tr.tracks());
     }
 
     #[test]
