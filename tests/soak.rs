@@ -21,8 +21,8 @@ mod soak_support;
 use daemon_common::{shared_dir, start_logging};
 use soak_support::client::{self, Churn, World};
 use soak_support::{
-    Sample, check_clients, check_rest, fd_targets, median_rss, new_fd_targets, open_fds, read_log,
-    sampler,
+    Sample, check_clients, check_rest, fd_targets, median_rss, new_fd_targets, newest_logged_seq,
+    open_fds, read_log, sampler,
 };
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
@@ -153,7 +153,7 @@ fn soak(p: Params) {
         tokio::time::sleep_until(deadline).await;
         let log_max = tokio::task::spawn_blocking({
             let dir = data_dir.clone();
-            move || read_log(&dir).last().map_or(0, |e| e.0)
+            move || newest_logged_seq(&dir)
         })
         .await
         .unwrap();

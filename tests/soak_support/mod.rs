@@ -108,6 +108,13 @@ pub fn read_log(data_dir: &Path) -> Vec<(i64, String)> {
     out
 }
 
+/// The highest seq in the event log (0 when it is empty).
+pub fn newest_logged_seq(data_dir: &Path) -> i64 {
+    let reader = StoreReader::open(data_dir).expect("open the event database read-only");
+    let bounds = reader.log_bounds().expect("read the event log bounds");
+    bounds.map_or(0, |(_, newest)| newest)
+}
+
 /// Every client got exactly the log's messages from seq 1 up to the last one it saw, in
 /// order, each with the logged text. Returns the problems found (empty: all good) and the
 /// number of deliveries checked.
@@ -161,7 +168,7 @@ pub fn check_clients(log: &[(i64, String)], reports: &[ClientReport]) -> (Vec<St
 /// The cameras keep logging meanwhile, so the log is read after the pages. Returns the
 /// problems and the number of events.
 pub fn check_rest(port: u16, data_dir: &Path, log_max: i64) -> (Vec<String>, usize) {
-    let newest_before_paging = read_log(data_dir).last().map_or(0, |(seq, _)| *seq);
+    let newest_before_paging = newest_logged_seq(data_dir);
     let mut listed: Vec<Value> = Vec::new();
     let mut before = String::new();
     loop {
