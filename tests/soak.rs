@@ -22,7 +22,7 @@ use daemon_common::{shared_dir, start_logging};
 use soak_support::client::{self, Churn, World};
 use soak_support::{
     Sample, check_clients, check_rest, fd_targets, median_rss, new_fd_targets, newest_logged_seq,
-    open_fds, read_log, sampler,
+    open_fds, read_log, rest_events, sampler,
 };
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
@@ -176,8 +176,11 @@ fn soak(p: Params) {
     let leaked = new_fd_targets(&base_targets, &fd_targets(pid));
     stop.store(true, Ordering::SeqCst);
     let samples = sampling.join().unwrap();
-    let (rest_problems, listed) = check_rest(d.port, &data_dir, log_max);
+    let newest_before_paging = newest_logged_seq(&data_dir);
+    let rest = rest_events(d.port);
     let log = read_log(&data_dir);
+    let rest_problems = check_rest(&rest, &log, log_max, newest_before_paging);
+    let listed = rest.len();
     let (client_problems, checked) = check_clients(&log, &reports);
     let code = d.stop();
 

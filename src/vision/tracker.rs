@@ -205,9 +205,10 @@ impl Tracker {
     ///
     /// A pair passes the gates when the boxes overlap by `iou_threshold`, or when their
     /// centres are within `max_centroid_dist` diagonals of the track's box (or the walking
-    /// reach, [`WALK_DIAGONALS_PER_S`]) and their areas within 3x. A track seen twice and unseen for [`TRUST_PREDICTION_AFTER`] is compared
-    /// at its predicted box; otherwise (a new track's velocity is unknown, a recent one's is
-    /// mostly jitter) at its last box. Cost: distance in diagonals minus the overlap.
+    /// reach, [`WALK_DIAGONALS_PER_S`]) and their areas within 3x. A track seen twice and
+    /// unseen for [`TRUST_PREDICTION_AFTER`] is compared at its predicted box; otherwise (a
+    /// new track's velocity is unknown, a recent one's is mostly jitter) at its last box.
+    /// Cost: distance in diagonals minus the overlap.
     fn associate(&self, now: Duration, detections: &[Detection]) -> Vec<(usize, usize)> {
         let (n, m) = (self.tracks.len(), detections.len());
         if n == 0 || m == 0 {

@@ -161,14 +161,8 @@ pub fn check_clients(log: &[(i64, String)], reports: &[ClientReport]) -> (Vec<St
     (problems, checked)
 }
 
-/// `/api/events` (every page) against the event log in `data_dir`: each listed event is a
-/// logged message of its id, with the same data, and no message logged up to `log_max` is
-/// newer; every id logged up to `log_max` is listed unless it changed while the pages were
-/// read (paging goes by newest seq, so an event updated meanwhile moves past the cursor).
-/// The cameras keep logging meanwhile, so the log is read after the pages. Returns the
-/// problems and the number of events.
-pub fn check_rest(port: u16, data_dir: &Path, log_max: i64) -> (Vec<String>, usize) {
-    let newest_before_paging = newest_logged_seq(data_dir);
+/// Every page of `/api/events`, newest first.
+pub fn rest_events(port: u16) -> Vec<Value> {
     let mut listed: Vec<Value> = Vec::new();
     let mut before = String::new();
     loop {
@@ -183,16 +177,31 @@ pub fn check_rest(port: u16, data_dir: &Path, log_max: i64) -> (Vec<String>, usi
             None => break,
         }
     }
+    listed
+}
+
+/// The pages of `/api/events` (`listed`) against the event log: each listed event is a
+/// logged message of its id, with the same data, and no message logged up to `log_max` is
+/// newer; every id logged up to `log_max` is listed unless it changed while the pages were
+/// read, i.e. after `newest_before_paging` (paging goes by newest seq, so an event updated
+/// meanwhile moves past the cursor). The cameras keep logging meanwhile, so `log` must be
+/// read after the pages. Returns the problems.
+pub fn check_rest(
+    listed: &[Value],
+    log: &[(i64, String)],
+    log_max: i64,
+    newest_before_paging: i64,
+) -> Vec<String> {
     // id -> (seq, data) of every logged message, newest last.
     let mut by_id: HashMap<String, Vec<(i64, Value)>> = HashMap::new();
-    for (seq, text) in &read_log(data_dir) {
+    for (seq, text) in log {
         let v: Value = serde_json::from_str(text).expect("logged JSON");
         let id = v["data"]["id"].as_str().unwrap_or_default().to_string();
         by_id.entry(id).or_default().push((*seq, v["data"].clone()));
     }
     let mut problems = Vec::new();
     let mut listed_ids = std::collections::HashSet::new();
-    for e in &listed {
+    for e in listed {
         let id = e["id"].as_str().unwrap_or_default().to_string();
         let seq = e["seq"].as_i64().unwrap_or(-1);
         listed_ids.insert(id.clone());
@@ -222,7 +231,7 @@ pub fn check_rest(port: u16, data_dir: &Path, log_max: i64) -> (Vec<String>, usi
             problems.push(format!("{id} is in the event log but not in /api/events"));
         }
     }
-    (problems, listed.len())
+    problems
 }
 
 /// Median of the RSS readings in `samples`.
